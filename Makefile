@@ -1,0 +1,32 @@
+# One-command set-up and entry points. Every target sets up what it needs first, idempotently.
+SHELL := /bin/bash
+VENV := .venv
+# Debian's interpreter: python3-rpm is built for it, so `specfile` can import rpm from the venv.
+SYSTEM_PYTHON := /usr/bin/python3
+STAMP := $(VENV)/.qganb-installed
+QGANB := $(VENV)/bin/qganb
+
+.PHONY: setup host-packages test demo bench clean-cache
+
+setup: host-packages $(STAMP)
+
+host-packages:
+	@scripts/bootstrap-host.sh
+
+$(STAMP): pyproject.toml | host-packages
+	@test -x $(VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+demo: setup
+	@scripts/demo.sh
+
+bench: setup
+	$(VENV)/bin/python benchmarks/fixture_cache.py
+
+clean-cache:
+	rm -rf .cache

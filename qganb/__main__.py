@@ -1,0 +1,5 @@
+"""Allows `python -m qganb`."""
+
+from qganb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Writes the fixture spec and its extra sources in one of the real distro styles (FIELD-NOTES §4)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from qganb.errors import UnknownSpecStyle
+from qganb.testbed.qemu_source import PatchInfo, PreparedSource
+
+BLOCKED_BY_DEFAULT = (
+    "guest-file-open,guest-file-close,guest-file-read,guest-file-write,"
+    "guest-file-seek,guest-file-flush,guest-exec,guest-exec-status"
+)
+
+
+@dataclass(frozen=True)
+class SpecStyle:
+    name: str
+    dist: str  # the %{dist} the src.rpm is built with, as the distro's build system would
+    epoch: int
+    release: int
+    blocklist_variable: str
+    description: str
+
+
+STYLES: dict[str, SpecStyle] = {
+    "el7": SpecStyle("el7", ".el7", 10, 3, "BLACKLIST_RPC",
+                     "CentOS 7: %setup, numbered PatchN tags with gaps, explicit %patchN lines"),
+    "el9": SpecStyle("el9", ".el9", 17, 2, "BLOCK_RPCS",
+                     "RHEL 9: %setup + %autopatch, four-digit Patch0001 tags"),
+    "fedora": SpecStyle("fedora", ".fc41", 2, 1, "FILTER_RPC_ARGS",
+                        "Fedora: %autosetup -S git_am, unnumbered Patch: tags in git format-patch form"),
+}
+
+# Configure flags that build only qemu-ga, per QEMU series (FIELD-NOTES §1).
+_ONLY_QGA = [
+    "--target-list=", "--disable-system", "--disable-user", "--disable-tools",
+    "--enable-guest-agent", "--disable-docs", "--without-default-features", "--disable-install-blobs",
+]
+CONFIGURE_FLAGS: dict[str, list[str]] = {
+    # 5.2 builds the agent only with tools enabled; its dfsg tarball has no bundled meson.
+    "5.2": ["--meson=meson", "--enable-tools", "--disable-system", "--disable-user",
+            "--enable-guest-agent", "--disable-docs", "--disable-werror", "--disable-blobs"],
+    "7.2": ["--meson=meson", *_ONLY_QGA],
+    # 10.0 finds meson (>= 1.5) through the Python it is given.
+    "10.0": ["--python=%{__python3}", *_ONLY_QGA],
+}
+MESON_MINIMUM = {"5.2": "0.55.0", "7.2": "0.61.3", "10.0": "1.5.0"}
+_COMMON_FLAGS = ["--prefix=%{_prefix}", "--sysconfdir=%{_sysconfdir}", "--localstatedir=%{_localstatedir}"]
+
+
+def check_style(name: str) -> SpecStyle:
+    if name not in STYLES:
+        raise UnknownSpecStyle(
+            f"spec style {name!r} is unknown",
+            f"choose one of {', '.join(STYLES)}",
+        )
+    return STYLES[name]
+
+
+def _template(name: str) -> str:
+    return resources.files("qganb.testbed").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    leftover = re.search(r"@[A-Z_]+@", text)
+    if leftover:
+        raise AssertionError(f"template placeholder {leftover.group()} was not filled")
+    return text
+
+
+def _patch_tags(style: SpecStyle, patches: tuple[PatchInfo, ...]) -> str:
+    lines: list[str] = []
+    for index, patch in enumerate(patches, start=1):
+        if style.name == "el7":
+            lines += [f"# For {patch.tracker}", f"Patch{patch.el7_number}: {patch.filename}"]
+        elif style.name == "el9":
+            lines += [f"# For {patch.tracker}", f"Patch{index:04d}: {patch.filename}"]
+        else:
+            lines.append(f"Patch: {patch.filename}")
+    return "\n".join(lines) + "\n"
+
+
+def _patch_lines(style: SpecStyle, patches: tuple[PatchInfo, ...]) -> str:
+    if style.name != "el7":
+        return ""
+    return "\n".join(f"%patch{p.el7_number} -p1" for p in patches)
+
+
+def _block_argument(style: SpecStyle, source: PreparedSource) -> str:
+    if style.blocklist_variable == "FILTER_RPC_ARGS":
+        return "$FILTER_RPC_ARGS"  # unbraced: systemd splits it into words
+    prefer_old = style.name == "el7"
+    if (prefer_old and source.has_blacklist_option) or not source.has_block_rpcs_option:
+        return f"--blacklist=${{{style.blocklist_variable}}}"
+    return f"--block-rpcs=${{{style.blocklist_variable}}}"
+
+
+def _blocklist_assignment(style: SpecStyle, source: PreparedSource) -> str:
+    if style.blocklist_variable == "FILTER_RPC_ARGS":
+        option = "--block-rpcs" if source.has_block_rpcs_option else "--blacklist"
+        return f'FILTER_RPC_ARGS="{option}={BLOCKED_BY_DEFAULT}"'
+    return f"{style.blocklist_variable}={BLOCKED_BY_DEFAULT}"
+
+
+def render_spec(style: SpecStyle, source: PreparedSource) -> str:
+    flags = [*_COMMON_FLAGS, *CONFIGURE_FLAGS[source.series]]
+    configure = " \\\n".join(f"  {flag}" for flag in flags)
+    text = _template(f"{style.name}.spec.in")
+    if style.name != "el7":
+        text = text.replace("@PATCH_LINES@\n", "")
+    return _fill(text, {
+        "VERSION": source.version,
+        "PATCH_TAGS": _patch_tags(style, source.patches),
+        "PATCH_LINES": _patch_lines(style, source.patches),
+        "CONFIGURE_FLAGS": configure,
+        "MESON_BUILDREQUIRES": f"meson >= {MESON_MINIMUM[source.series]}",
+    })
+
+
+def render_sources(style: SpecStyle, source: PreparedSource) -> dict[str, bytes]:
+    """The non-tarball, non-patch sources the spec lists, by file name."""
+    files = {
+        "qemu-guest-agent.service": _fill(_template("qemu-guest-agent.service.in"),
+                                          {"BLOCK_ARGUMENT": _block_argument(style, source)}),
+        "qemu-ga.sysconfig": _fill(_template("qemu-ga.sysconfig.in"),
+                                   {"BLOCKLIST_ASSIGNMENT": _blocklist_assignment(style, source)}),
+        "99-qemu-guest-agent.rules": _template("99-qemu-guest-agent.rules"),
+    }
+    if style.name == "el7":
+        files["build_configure.sh"] = _template("build_configure.sh")
+    return {name: text.encode() for name, text in files.items()}

@@ -1,0 +1,167 @@
+"""Turns a Debian orig tarball into what a distro spec expects: `qemu-<version>.tar.xz` plus patches.
+
+The prepared source is cached under a key made of the orig tarball's sha256 and the definitions
+used here, and is moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from qganb.errors import CommandFailed, FixtureBuildFailed
+from qganb.process import require_tool, run
+from qganb.testbed import downstream_patches
+from qganb.testbed.debian_sources import OrigTarball
+
+# Bump when the preparation below changes in a way that changes its output.
+PREPARE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    filename: str
+    subject: str
+    tracker: str
+    el7_number: int
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """A repacked tarball, its downstream patches, and facts read from the tree."""
+
+    directory: Path
+    version: str  # from the tree's VERSION file, e.g. 7.2.0
+    series: str
+    source_version: str
+    orig_sha256: str
+    has_blacklist_option: bool  # `--blacklist` (up to the 8.x series, later removed)
+    has_block_rpcs_option: bool  # `--block-rpcs` (6.x/7.x on)
+    placeholder_blobs: tuple[str, ...]
+    patches: tuple[PatchInfo, ...]
+
+    @property
+    def tarball(self) -> Path:
+        return self.directory / f"qemu-{self.version}.tar.xz"
+
+    def patch_path(self, patch: PatchInfo) -> Path:
+        return self.directory / "patches" / patch.filename
+
+    @classmethod
+    def load(cls, directory: Path) -> PreparedSource:
+        data = json.loads((directory / "facts.json").read_text())
+        data["patches"] = tuple(PatchInfo(**p) for p in data["patches"])
+        data["placeholder_blobs"] = tuple(data["placeholder_blobs"])
+        return cls(directory=directory, **data)
+
+
+def preparation_key(orig: OrigTarball) -> str:
+    material = f"{PREPARE_FORMAT}\n{orig.sha256}\n{downstream_patches.definitions_digest()}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def missing_blobs(tree: Path) -> list[str]:
+    """Firmware files listed in pc-bios/meson.build that a dfsg tarball dropped.
+
+    QEMU 5.2's meson build checks that every listed blob exists even with --disable-blobs.
+    """
+    build_file = tree / "pc-bios" / "meson.build"
+    if not build_file.is_file():
+        return []
+    match = re.search(r"blobs\s*=\s*files\((.*?)\)", build_file.read_text(), re.S)
+    if not match:
+        return []
+    return [n for n in re.findall(r"'([^']+)'", match.group(1)) if not (tree / "pc-bios" / n).exists()]
+
+
+def _top_directory(extract_dir: Path, orig_name: str) -> Path:
+    entries = [p for p in extract_dir.iterdir()]
+    if len(entries) != 1 or not entries[0].is_dir():
+        raise FixtureBuildFailed(
+            f"{orig_name} does not unpack into a single directory",
+            "delete it from qganb's cache (make clean-cache) and retry",
+        )
+    return entries[0]
+
+
+def prepare(orig: OrigTarball, orig_path: Path, cache_root: Path) -> PreparedSource:
+    """The prepared source for `orig`, built once and then read from the cache."""
+    final = cache_root / f"qemu-{orig.series}-{preparation_key(orig)}"
+    if (final / "facts.json").is_file():
+        return PreparedSource.load(final)
+    require_tool("tar", "tar")
+    require_tool("xz", "xz-utils")
+    cache_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".prepare-", dir=cache_root))
+    try:
+        staging = scratch / "result"
+        (staging / "patches").mkdir(parents=True)
+        unpacked = scratch / "unpacked"
+        unpacked.mkdir()
+        try:
+            run(["tar", "-xf", orig_path, "-C", unpacked], log_path=scratch / "tar.log")
+        except CommandFailed as exc:
+            raise FixtureBuildFailed(
+                f"{orig_path.name} does not unpack: {exc.tail[-1] if exc.tail else exc}",
+                "delete it from qganb's cache (make clean-cache) and retry",
+            ) from exc
+        top = _top_directory(unpacked, orig_path.name)
+        version = (top / "VERSION").read_text().strip()
+        main_c = (top / "qga" / "main.c").read_text(errors="replace")
+
+        patch_files = downstream_patches.write_patches(top, scratch, staging / "patches")
+        patches = tuple(
+            PatchInfo(path.name, p.subject, p.tracker, p.el7_number)
+            for path, p in zip(patch_files, downstream_patches.PATCHES, strict=True)
+        )
+
+        placeholders = missing_blobs(top)
+        for name in placeholders:
+            (top / "pc-bios" / name).touch()
+
+        wanted_top = f"qemu-{version}"
+        tarball = staging / f"{wanted_top}.tar.xz"
+        if not placeholders and top.name == wanted_top and orig_path.name.endswith(".tar.xz"):
+            # Already what a spec's %setup expects: reuse the bytes rather than recompress 100+ MB.
+            shutil.copyfile(orig_path, tarball)
+        else:
+            if top.name != wanted_top:
+                top = top.rename(top.with_name(wanted_top))
+            _repack(top, tarball, scratch)
+
+        source = PreparedSource(
+            directory=final,
+            version=version,
+            series=orig.series,
+            source_version=orig.source_version,
+            orig_sha256=orig.sha256,
+            has_blacklist_option='"blacklist"' in main_c,
+            has_block_rpcs_option='"block-rpcs"' in main_c,
+            placeholder_blobs=tuple(placeholders),
+            patches=patches,
+        )
+        facts = asdict(source)
+        del facts["directory"]
+        (staging / "facts.json").write_text(json.dumps(facts, indent=2) + "\n")
+        os.replace(staging, final)
+        return source
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _repack(top: Path, tarball: Path, scratch: Path) -> None:
+    """tar | xz with a fixed order, owner and mtime so equal trees give equal bytes."""
+    plain = scratch / "repack.tar"
+    run(
+        ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=2026-01-01 00:00Z",
+         "-cf", plain, "-C", top.parent, top.name],
+        log_path=scratch / "tar.log",
+    )
+    run(["xz", "-T0", "-6", "--keep", plain], log_path=scratch / "tar.log")
+    os.replace(plain.with_suffix(".tar.xz"), tarball)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qganb drives (rpm, git, qemu-ga build deps, libvirt, QEMU, OpenSSH).
+# Idempotent: when every package is already installed it only runs dpkg-query and exits.
+set -euo pipefail
+
+packages=(
+  # packaging
+  rpm rpm2cpio python3-rpm cpio xz-utils git dpkg-dev
+  # Python for the project venv (rpm's bindings are built for this interpreter)
+  python3 python3-venv python3-pip
+  # building qemu-ga from QEMU sources
+  gcc make ninja-build meson pkg-config libglib2.0-dev flex bison
+  # the testbed: libvirt + QEMU (TCG), a Debian guest image, OpenSSH
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+  openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo -n)
+fi
+echo "bootstrap: installing Debian packages: ${missing[*]}"
+"${sudo[@]}" apt-get update -q
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
