@@ -23,6 +23,39 @@ def _testbed_srpm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_apply(args: argparse.Namespace) -> int:
+    from qganb.edit import apply_recipes
+    from qganb.recipe import load_recipes
+
+    plan = apply_recipes(args.source, load_recipes(args.recipes))
+    changed = plan.changed
+    if not changed:
+        print(f"{plan.tree.root}: already applied, nothing changed")
+    for rel in changed:
+        print(f"updated {rel}")
+    for applied in plan.applied:
+        print(f"{applied.recipe.command}: {applied.prototype.declaration}")
+    return 0
+
+
+def _recipe_validate(args: argparse.Namespace) -> int:
+    from qganb.recipe import load_recipes
+    from qganb.validate import validate_recipes
+
+    recipes = load_recipes(args.recipes)
+    report = validate_recipes(args.source, recipes, on_line=_stderr_line if args.verbose else None)
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
+def _recipe_preview(args: argparse.Namespace) -> int:
+    from qganb.preview import preview_recipes
+    from qganb.recipe import load_recipes
+
+    print(preview_recipes(args.source, load_recipes(args.recipes)).as_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qganb.testbed.debian_sources import supported_series
     from qganb.testbed.fixture_specs import STYLES
@@ -50,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     srpm.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
     srpm.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
     srpm.set_defaults(handler=_testbed_srpm)
+
+    recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
+                                 description="Recipes (recipes/*.yaml) declare new QGA commands once; these "
+                                 "commands write them into a prepped QEMU tree the way its version needs.")
+    recipe_commands = recipe.add_subparsers(dest="recipe_command", metavar="RECIPE_COMMAND", required=True)
+    for name, handler, text in (
+        ("apply", _recipe_apply, "edit the tree in place (applying again changes nothing)"),
+        ("validate", _recipe_validate, "apply in a scratch copy, run the tree's QAPI generator, build qemu-ga "
+         "and run every verify case against it over a unix socket"),
+        ("preview", _recipe_preview, "show the schema entry, the C prototype and the diff, without writing"),
+    ):
+        sub = recipe_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe YAML file(s)")
+        sub.add_argument("--source", required=True, metavar="DIR", help="the prepped QEMU source tree")
+        if name == "validate":
+            sub.add_argument("-v", "--verbose", action="store_true", help="stream configure/build output")
+        sub.set_defaults(handler=handler)
     return parser
 
 

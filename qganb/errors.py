@@ -67,6 +67,27 @@ class FixtureBuildFailed(FixtureError):
     pass
 
 
+class RecipeError(QganbError):
+    """A recipe is invalid, or cannot be applied to a tree. Names the file, line and field."""
+
+    def __init__(self, path: object, line: int | None, field: str | None, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        where = self.path + (f":{line}" if line else "")
+        if field:
+            where += f": {field}"
+        super().__init__(f"{where}: {problem}", fix)
+
+
+class TreeError(QganbError):
+    """A QEMU source tree is not what qganb expects (not prepped, unknown layout)."""
+
+
+class ValidationFailed(QganbError):
+    """A recipe applied, but a check (QAPI generator, build, verify case) failed."""
+
+
 class AgentError(QganbError):
     """Talking to a qemu-ga instance failed."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qganb.agent_socket import AgentSocket
@@ -20,9 +21,11 @@ class LocalAgent:
     The socket lives in a short temporary directory: unix socket paths are limited to 107 bytes.
     """
 
-    def __init__(self, binary: str | Path, extra_args: Sequence[str] = (), start_timeout: float = 20.0) -> None:
+    def __init__(self, binary: str | Path, extra_args: Sequence[str] = (), start_timeout: float = 20.0,
+                 env: Mapping[str, str] | None = None) -> None:
         self.binary = Path(binary)
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})
         self.start_timeout = start_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix="qganb-qga-"))
         self.socket_path = self.workdir / "qga.sock"
@@ -49,7 +52,8 @@ class LocalAgent:
         argv = [str(self.binary), "-m", "unix-listen", "-p", str(self.socket_path),
                 "-t", str(self.state_dir), *self.extra_args]
         with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                          env={**os.environ, **self.env})
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -69,6 +73,19 @@ class LocalAgent:
         self.stop()
         raise AgentNotAnswering(f"{self.binary} did not answer guest-ping within {self.start_timeout:g} s",
                                 f"see its log at {self.log_path}")
+
+    def exit_description(self) -> str | None:
+        """How the agent process ended ("killed by signal 11", "exited with status 1"), or None if running."""
+        if self._proc is None or self._proc.poll() is None:
+            return None
+        code = self._proc.returncode
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"killed by signal {-code} ({name})"
+        return f"exited with status {code}"
 
     def client(self, timeout: float = 10.0) -> AgentSocket:
         return AgentSocket(self.socket_path, timeout=timeout)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from qganb.errors import UnknownSpecStyle
+from qganb.qga_build import configure_flags
 from qganb.testbed.qemu_source import PatchInfo, PreparedSource
 
 BLOCKED_BY_DEFAULT = (
@@ -34,19 +35,8 @@ STYLES: dict[str, SpecStyle] = {
                         "Fedora: %autosetup -S git_am, unnumbered Patch: tags in git format-patch form"),
 }
 
-# Configure flags that build only qemu-ga, per QEMU series (FIELD-NOTES §1).
-_ONLY_QGA = [
-    "--target-list=", "--disable-system", "--disable-user", "--disable-tools",
-    "--enable-guest-agent", "--disable-docs", "--without-default-features", "--disable-install-blobs",
-]
-CONFIGURE_FLAGS: dict[str, list[str]] = {
-    # 5.2 builds the agent only with tools enabled; its dfsg tarball has no bundled meson.
-    "5.2": ["--meson=meson", "--enable-tools", "--disable-system", "--disable-user",
-            "--enable-guest-agent", "--disable-docs", "--disable-werror", "--disable-blobs"],
-    "7.2": ["--meson=meson", *_ONLY_QGA],
-    # 10.0 finds meson (>= 1.5) through the Python it is given.
-    "10.0": ["--python=%{__python3}", *_ONLY_QGA],
-}
+# The QEMU version each series' fixture is built from, for the shared configure table.
+SERIES_VERSION = {"5.2": (5, 2, 0), "7.2": (7, 2, 0), "10.0": (10, 0, 0)}
 MESON_MINIMUM = {"5.2": "0.55.0", "7.2": "0.61.3", "10.0": "1.5.0"}
 _COMMON_FLAGS = ["--prefix=%{_prefix}", "--sysconfdir=%{_sysconfdir}", "--localstatedir=%{_localstatedir}"]
 
@@ -108,7 +98,8 @@ def _blocklist_assignment(style: SpecStyle, source: PreparedSource) -> str:
 
 
 def render_spec(style: SpecStyle, source: PreparedSource) -> str:
-    flags = [*_COMMON_FLAGS, *CONFIGURE_FLAGS[source.series]]
+    # 8.1+ configure finds meson through --python: the build host defines %{__python3} to suit.
+    flags = [*_COMMON_FLAGS, *configure_flags(SERIES_VERSION[source.series], "%{__python3}")]
     configure = " \\\n".join(f"  {flag}" for flag in flags)
     text = _template(f"{style.name}.spec.in")
     if style.name != "el7":

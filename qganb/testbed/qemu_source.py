@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from qganb.errors import CommandFailed, FixtureBuildFailed
 from qganb.process import require_tool, run
+from qganb.qga_build import missing_blobs
 from qganb.testbed import downstream_patches
 from qganb.testbed.debian_sources import OrigTarball
 
@@ -64,20 +64,6 @@ class PreparedSource:
 def preparation_key(orig: OrigTarball) -> str:
     material = f"{PREPARE_FORMAT}\n{orig.sha256}\n{downstream_patches.definitions_digest()}"
     return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def missing_blobs(tree: Path) -> list[str]:
-    """Firmware files listed in pc-bios/meson.build that a dfsg tarball dropped.
-
-    QEMU 5.2's meson build checks that every listed blob exists even with --disable-blobs.
-    """
-    build_file = tree / "pc-bios" / "meson.build"
-    if not build_file.is_file():
-        return []
-    match = re.search(r"blobs\s*=\s*files\((.*?)\)", build_file.read_text(), re.S)
-    if not match:
-        return []
-    return [n for n in re.findall(r"'([^']+)'", match.group(1)) if not (tree / "pc-bios" / n).exists()]
 
 
 def _top_directory(extract_dir: Path, orig_name: str) -> Path:
