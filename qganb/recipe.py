@@ -7,6 +7,7 @@ cases). It does not say how a given QEMU version wants that written: `qganb.edit
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -115,19 +116,18 @@ class StructType(_Model):
         for f in self.fields:
             if f.has_constraints:
                 raise ValueError(f"field {f.name!r}: constraints apply to command arguments, not result fields")
-        _no_clash([f.name for f in self.fields], f"struct {self.name!r}")
         return self
 
 
-def _no_clash(names: list[str], where: str) -> None:
+def _first_clash(names: list[str]) -> tuple[int, str, str] | None:
+    """(index, name, earlier name) of the first member whose C name repeats an earlier one."""
     seen: dict[str, str] = {}
-    for name in names:
+    for index, name in enumerate(names):
         key = c_name(name)
         if key in seen:
-            raise ValueError(
-                f"{where}: {name!r} clashes with {seen[key]!r} (both are `{key}` in C); rename one of them"
-            )
+            return index, name, seen[key]
         seen[key] = name
+    return None
 
 
 class Returns(_Model):
@@ -253,7 +253,6 @@ class RecipeModel(_Model):
                 "and start with 'guest-', e.g. guest-set-watchdog-timeout"
             )
         _need_doc(self.doc, f"command {self.command!r}")
-        _no_clash([a.name for a in self.arguments], f"arguments of {self.command!r}")
         defined = {t.name for t in self.all_types}
         if len(defined) != len(self.all_types):
             raise ValueError("two types in this recipe share a name")
@@ -332,20 +331,43 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     try:
         model = RecipeModel.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also shows up as a missing one: report the misspelling, which explains both.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        missing = [e["loc"][-1] for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
         loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         recipe = Recipe(path, RecipeModel.model_construct(), lines)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message, fix = f"`{loc[-1]}` is missing", f"add it; {GUIDE}"
         elif first["type"] == "extra_forbidden":
-            message, fix = f"unknown field `{loc[-1]}`", f"check its spelling; {GUIDE}"
+            close = difflib.get_close_matches(str(loc[-1]), [str(m) for m in missing], n=1)
+            message = f"unknown field `{loc[-1]}`"
+            fix = f"did you mean `{close[0]}`?" if close else f"check its spelling; {GUIDE}"
         else:
-            fix = "fix this field"
+            fix = GUIDE
         raise recipe.error(message, fix, *loc) from None
     recipe = Recipe(path, model, lines)
+    _check_clashes(recipe)
     _check_type_references(recipe)
     return recipe
+
+
+def _check_clashes(recipe: Recipe) -> None:
+    """Two members that are the same C identifier cannot coexist in one struct or argument list."""
+    model = recipe.model
+    groups: list[tuple[tuple[str | int, ...], str, list[Member]]] = [
+        (("arguments",), f"arguments of {model.command!r}", model.arguments)]
+    groups += [(("types", i, "fields"), f"struct {t.name!r}", t.fields) for i, t in enumerate(model.types)]
+    if model.returns is not None and model.returns.struct is not None:
+        groups.append((("returns", "struct", "fields"), f"struct {model.returns.struct.name!r}",
+                       model.returns.struct.fields))
+    for base, where, members in groups:
+        clash = _first_clash([m.name for m in members])
+        if clash is not None:
+            index, name, earlier = clash
+            raise recipe.error(f"{where}: {name!r} clashes with {earlier!r} (both are `{c_name(name)}` in C)",
+                               "rename one of them", *base, index, "name")
 
 
 def _check_type_references(recipe: Recipe) -> None:

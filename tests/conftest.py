@@ -1,0 +1,64 @@
+"""Shared fixtures: real QEMU source trees from the same Debian sources as the fixture src.rpms."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qganb import paths
+from qganb.process import run
+from qganb.testbed import qemu_source
+from qganb.testbed.debian_sources import PrivateApt
+
+SERIES = ["5.2", "7.2", "10.0"]
+
+
+def _git(tree: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="session")
+def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Unpacked QEMU 5.2, 7.2 and 10.0 trees, each committed as a git baseline."""
+    apt = PrivateApt(paths.cache_dir() / "debian")
+    trees: dict[str, Path] = {}
+    for series in SERIES:
+        orig = apt.resolve(series)
+        source = qemu_source.prepare(orig, apt.fetch(orig), paths.cache_dir() / "qemu")
+        where = tmp_path_factory.mktemp(f"qemu-{series}")
+        run(["tar", "--no-same-owner", "-xf", source.tarball, "-C", where])
+        tree = where / f"qemu-{source.version}"
+        _git(tree, "init", "-q")
+        _git(tree, "add", "-A")
+        _git(tree, "-c", "user.name=qganb tests", "-c", "user.email=tests@qganb.invalid",
+             "commit", "-q", "-m", "pristine", "--no-verify")
+        trees[series] = tree
+    return trees
+
+
+@pytest.fixture()
+def clean_tree(qemu_trees: dict[str, Path]):
+    """Asserts after the test that the tree is exactly its baseline, then resets it for the next test."""
+    used: list[Path] = []
+
+    def use(series: str) -> Path:
+        used.append(qemu_trees[series])
+        return qemu_trees[series]
+
+    yield use
+    for tree in used:
+        status = _git(tree, "status", "--porcelain")
+        _git(tree, "checkout", "-q", "--", ".")
+        _git(tree, "clean", "-fdq")
+        assert status == "", f"the tree was left modified:\n{status}"
+
+
+def git_status(tree: Path) -> str:
+    return _git(tree, "status", "--porcelain")
+
+
+def git_reset(tree: Path) -> None:
+    _git(tree, "checkout", "-q", "--", ".")
+    _git(tree, "clean", "-fdq")

@@ -1,0 +1,159 @@
+"""Bad recipes: each gets an error naming the recipe file, the line or field, and the fix,
+and the tree stays exactly as it was (`git status` clean)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qganb.edit import apply_recipes
+from qganb.errors import RecipeError, ValidationFailed
+from qganb.recipe import load_recipes
+from qganb.validate import validate_recipes
+
+GOOD = """\
+command: guest-qganb-probe
+doc: Answer with a fixed greeting.
+returns:
+  doc: the greeting
+  struct:
+    name: GuestQganbProbe
+    doc: A greeting.
+    fields:
+      - name: greeting
+        type: str
+        doc: the greeting text
+implementation:
+  posix: |
+    GuestQganbProbe *r = g_new0(GuestQganbProbe, 1);
+    r->greeting = g_strdup("hello");
+    return r;
+verify:
+  cases:
+    - name: greets
+      expect: {greeting: hello}
+"""
+
+
+def recipe_file(tmp_path: Path, text: str, name: str = "probe.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def apply_via_cli(recipe: Path, tree: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qganb", "recipe", "apply", str(recipe), "--source", str(tree)],
+                          capture_output=True, text=True)
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+LOAD_ERRORS = [
+    ("invalid command name", GOOD.replace("command: guest-qganb-probe", "command: Guest_Probe"),
+     "command: Guest_Probe", "command name 'Guest_Probe' is invalid"),
+    ("unknown type", GOOD.replace("type: str\n        doc: the greeting", "type: strng\n        doc: the greeting"),
+     "type: strng", "unknown type 'strng'"),
+    ("missing doc", GOOD.replace("doc: Answer with a fixed greeting.\n", ""), "command: guest-qganb-probe",
+     "needs a non-empty `doc`"),
+    ("struct field name clash", GOOD.replace(
+        "        doc: the greeting text\n",
+        "        doc: the greeting text\n      - name: greeting  # clash\n        type: int\n        doc: again\n"),
+     "- name: greeting  # clash", "'greeting' clashes with 'greeting'"),
+    ("builtin return without opt-in", GOOD.replace(
+        "  struct:\n    name: GuestQganbProbe\n    doc: A greeting.\n    fields:\n      - name: greeting\n"
+        "        type: str\n        doc: the greeting text\n", "  builtin: int\n"),
+     "returns:", "needs `allow-builtin: true`"),
+    ("not YAML at all", "int main(void) {\n  return 0; }\n: [\n", None, "not valid YAML"),
+    ("YAML that is not a mapping", "- just\n- a list\n", None, "not a recipe mapping"),
+    ("unknown field", GOOD.replace("verify:", "verfy:"), "verfy:", "unknown field `verfy`"),
+    ("min above max", GOOD.replace("returns:", "arguments:\n  - name: n\n    type: int\n    doc: n\n"
+                                   "    min: 5\n    max: 1\nreturns:"), "- name: n", "`min` (5) is above `max` (1)"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "needle", "message"), LOAD_ERRORS, ids=[e[0] for e in LOAD_ERRORS])
+def test_bad_recipe_names_file_line_and_fix(kind: str, text: str, needle: str | None, message: str,
+                                            tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("7.2")
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(RecipeError) as info:
+        load_recipes([path])
+    error = info.value
+    assert message in str(error)
+    assert error.path == str(path)
+    if needle is not None:
+        assert error.line == line_of(text, needle), str(error)
+    assert error.fix
+    done = apply_via_cli(path, tree)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"qganb: error: {path}:")
+
+
+def test_duplicate_of_an_upstream_command_names_both_places(tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("10.0")
+    text = GOOD.replace("guest-qganb-probe", "guest-get-load")
+    path = recipe_file(tmp_path, text)
+    schema = (tree / "qga/qapi-schema.json").read_text()
+    upstream_line = line_of(schema, "{ 'command': 'guest-get-load'")
+    with pytest.raises(RecipeError) as info:
+        apply_recipes(tree, load_recipes([path]))
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line_of(text, 'command: guest-get-load')}: command:")
+    assert f"qga/qapi-schema.json line {upstream_line}" in message
+    assert "already exists upstream in QEMU 10.0" in message
+
+
+def test_duplicate_of_another_applied_recipe_is_refused(tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("7.2")
+    first = recipe_file(tmp_path, GOOD, "first.yaml")
+    apply_recipes(tree, load_recipes([first]))
+    second = recipe_file(tmp_path, GOOD.replace("guest-qganb-probe", "guest-qganb-other"), "second.yaml")
+    with pytest.raises(RecipeError, match=r"type 'GuestQganbProbe' is already declared by the applied recipe for "
+                                          r"'guest-qganb-probe'"):
+        apply_recipes(tree, load_recipes([second]))
+    # Leave the tree clean for the fixture's check: only the first recipe's own edits were made.
+    subprocess.run(["git", "-C", str(tree), "checkout", "-q", "--", "."], check=True)
+
+
+def test_c_that_does_not_compile_shows_compiler_lines_mapped_to_the_recipe(tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("7.2")
+    text = GOOD.replace('r->greeting = g_strdup("hello");', 'r->greeting = g_strdup(hello_undeclared);')
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(ValidationFailed) as info:
+        validate_recipes(tree, load_recipes([path]))
+    message = str(info.value)
+    expected_line = line_of(text, "hello_undeclared")
+    assert re.search(rf"{re.escape(str(path))}:{expected_line}: implementation.posix: error: .*hello_undeclared", message), message
+
+
+def test_c_that_crashes_the_agent_is_reported_with_the_signal(tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("7.2")
+    text = GOOD.replace("    GuestQganbProbe *r = g_new0(GuestQganbProbe, 1);\n",
+                        "    GuestQganbProbe *r = NULL;\n") .replace(
+        "verify:\n  cases:\n", "verify:\n  cases:\n    - name: crashes first\n      expect: {greeting: hello}\n")
+    path = recipe_file(tmp_path, text)
+    report = validate_recipes(tree, load_recipes([path]))
+    assert not report.passed
+    crash = report.cases[0]
+    assert "killed by signal 11 (SIGSEGV)" in crash.got
+    assert f"{path}:{line_of(text, '- name: crashes first')}: this case made qemu-ga crash" in crash.problem
+    assert report.cases[1].got == "not run"
+
+
+def test_failing_verify_case_shows_expected_against_got(tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree("7.2")
+    path = recipe_file(tmp_path, GOOD.replace("expect: {greeting: hello}", "expect: {greeting: bonjour}"))
+    report = validate_recipes(tree, load_recipes([path]))
+    assert not report.passed
+    (case,) = report.cases
+    assert case.expected == '{"greeting": "bonjour"}' and case.got == '{"greeting": "hello"}'
+    assert "FAIL  guest-qganb-probe: greets" in report.summary()
+    done = subprocess.run([sys.executable, "-m", "qganb", "recipe", "validate", str(path), "--source", str(tree)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "0 passed, 1 failed" in done.stdout
