@@ -23,6 +23,13 @@ def _testbed_srpm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _testbed_tree(args: argparse.Namespace) -> int:
+    from qganb.testbed.source_tree import unpacked_tree
+
+    print(unpacked_tree(args.qemu, refresh=args.refresh))
+    return 0
+
+
 def _recipe_apply(args: argparse.Namespace) -> int:
     from qganb.edit import apply_recipes
     from qganb.recipe import load_recipes
@@ -83,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     srpm.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
     srpm.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
     srpm.set_defaults(handler=_testbed_srpm)
+    tree = testbed_commands.add_parser(
+        "tree", help="unpack (or reuse) a pristine QEMU tree from the fixture sources and print its path",
+        description="Unpack the QEMU source the fixtures are built from, once, into qganb's cache: a tree "
+        "to preview and validate recipes on. Treat it as read-only; `recipe apply` wants a copy.")
+    tree.add_argument("--qemu", required=True, metavar="VERSION", help=f"QEMU series: {', '.join(supported_series())}")
+    tree.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
+    tree.set_defaults(handler=_testbed_tree)
 
     recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
                                  description="Recipes (recipes/*.yaml) declare new QGA commands once; these "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: what the project can show end to end so far. Each stage added later joins here.
+# `make demo`: what the project can show end to end so far; each pipeline stage joins here as it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qganb=.venv/bin/qganb
@@ -14,3 +14,9 @@ rpm -qp --nosignature --qf '[  %{PATCH}\n]' "$srpm"
 echo
 echo "== 2. Rebuild it and ask its qemu-ga for guest-info over a unix socket"
 .venv/bin/python -m qganb.testbed.smoke "$srpm"
+
+echo
+echo "== 3. The two seed recipes, validated on that QEMU tree before any RPM exists"
+tree=$("$qganb" testbed tree --qemu 7.2)
+"$qganb" recipe preview recipes/guest-get-cpu-usage-rate.yaml --source "$tree" | sed -n '1,/^--- diff/p'
+"$qganb" recipe validate recipes/guest-set-watchdog-timeout.yaml recipes/guest-get-cpu-usage-rate.yaml --source "$tree"

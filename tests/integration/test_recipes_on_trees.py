@@ -6,6 +6,7 @@ real calls over the guest agent protocol.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,19 @@ def test_validate_after_a_body_change_rebuilds_incrementally(qemu_trees: dict[st
     report = validate_recipes(tree, load_recipes([changed]))
     assert report.passed
     assert report.configured is False, "configure runs once per tree"
+
+
+def test_preview_renders_schema_prototype_and_diff_without_writing(qemu_trees: dict[str, Path]) -> None:
+    from qganb.preview import preview_recipes
+
+    tree = qemu_trees["10.0"]
+    preview = preview_recipes(tree, load_recipes([ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"]))
+    entry = preview.schema_entries["guest-get-cpu-usage-rate"]
+    assert "# @guest-get-cpu-usage-rate:" in entry and "'returns': 'number'" in entry
+    assert preview.prototypes["guest-get-cpu-usage-rate"] == "double qmp_guest_get_cpu_usage_rate(Error **errp)"
+    assert preview.pragma == "added to 'command-returns-exceptions': guest-get-cpu-usage-rate"
+    assert "+++ b/qga/commands-linux.c" in preview.diff
+    assert re.search(r"^\+\s+'guest-get-cpu-usage-rate' \]", preview.diff, re.M), "joins the pragma list"
+    rich = preview._repr_html_()
+    assert "<pre>" in rich and "background:#e6ffed" in rich
+    assert git_status(tree) == ""
