@@ -12,10 +12,10 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qganb.errors import RecipeError
 
@@ -46,10 +46,22 @@ class _Model(BaseModel):
                               populate_by_name=True, frozen=True)
 
 
-def _need_doc(value: str, what: str) -> str:
+QAPI_SECTION = re.compile(r"^\s*(@|(Since|Returns|Errors|Features|Example|Examples|Note|Notes|TODO)\s*:)")
+
+
+def _check_doc(value: str) -> str:
     if not value or not value.strip():
-        raise ValueError(f"{what} needs a non-empty `doc`: QAPI requires a doc comment for it")
+        raise ValueError("a non-empty `doc` is needed: QAPI requires a doc comment for every definition and member")
+    for line in value.splitlines():
+        if QAPI_SECTION.match(line):
+            raise ValueError(
+                f"doc line {line.strip()!r} would start a QAPI doc section; qganb writes those itself "
+                "from `since`, `returns.doc` and each member's `doc`, so reword the line")
     return value
+
+
+# Validated even when absent, so a missing doc is reported at the definition that lacks it.
+Doc = Annotated[str, AfterValidator(_check_doc), Field(default="", validate_default=True)]
 
 
 def _check_member(name: str, what: str) -> None:
@@ -66,7 +78,7 @@ class Member(_Model):
 
     name: str
     type: str
-    doc: str = ""
+    doc: Doc
     optional: bool = False
     min: float | None = None
     max: float | None = None
@@ -80,7 +92,6 @@ class Member(_Model):
     @model_validator(mode="after")
     def _rules(self) -> Member:
         _check_member(self.name, "member")
-        _need_doc(self.doc, f"member {self.name!r}")
         if (self.min is not None or self.max is not None) and self.type not in INTEGER_TYPES | {"number"}:
             raise ValueError(f"`min`/`max` apply to integer and number types, not {self.type!r}")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -103,14 +114,13 @@ class Member(_Model):
 
 class StructType(_Model):
     name: str
-    doc: str = ""
+    doc: Doc
     fields: list[Member]
 
     @model_validator(mode="after")
     def _rules(self) -> StructType:
         if not TYPE_NAME.fullmatch(self.name):
             raise ValueError(f"type name {self.name!r} is invalid: use CamelCase, e.g. GuestWatchdogState")
-        _need_doc(self.doc, f"type {self.name!r}")
         if not self.fields:
             raise ValueError(f"struct {self.name!r} has no fields")
         for f in self.fields:
@@ -131,7 +141,7 @@ def _first_clash(names: list[str]) -> tuple[int, str, str] | None:
 
 
 class Returns(_Model):
-    doc: str = ""
+    doc: Doc
     struct: StructType | None = None
     # element type of a list return: a struct from `types`, or a builtin with the opt-in
     list_of: str | None = Field(default=None, alias="list")
@@ -143,7 +153,6 @@ class Returns(_Model):
         chosen = [k for k in ("struct", "list_of", "builtin") if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError("`returns` needs exactly one of `struct` (preferred), `list` or `builtin`")
-        _need_doc(self.doc, "`returns`")
         non_dict = self.builtin is not None or (self.list_of is not None and self.list_of in BUILTIN_TYPES)
         if non_dict and not self.allow_builtin:
             kind = self.builtin or f"[{self.list_of}]"
@@ -237,7 +246,7 @@ class Verify(_Model):
 
 class RecipeModel(_Model):
     command: str
-    doc: str = ""
+    doc: Doc
     since: str = "1.0"
     arguments: list[Member] = Field(default_factory=list)
     types: list[StructType] = Field(default_factory=list)
@@ -247,12 +256,13 @@ class RecipeModel(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> RecipeModel:
+        if not re.fullmatch(r"[\w.+ -]{1,40}", self.since):
+            raise ValueError(f"`since` must be a short version string such as \"1.0\", not {self.since!r}")
         if not COMMAND_NAME.fullmatch(self.command):
             raise ValueError(
                 f"command name {self.command!r} is invalid: QGA commands are lower case words joined by '-' "
                 "and start with 'guest-', e.g. guest-set-watchdog-timeout"
             )
-        _need_doc(self.doc, f"command {self.command!r}")
         defined = {t.name for t in self.all_types}
         if len(defined) != len(self.all_types):
             raise ValueError("two types in this recipe share a name")

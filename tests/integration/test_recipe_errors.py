@@ -60,7 +60,7 @@ LOAD_ERRORS = [
     ("unknown type", GOOD.replace("type: str\n        doc: the greeting", "type: strng\n        doc: the greeting"),
      "type: strng", "unknown type 'strng'"),
     ("missing doc", GOOD.replace("doc: Answer with a fixed greeting.\n", ""), "command: guest-qganb-probe",
-     "needs a non-empty `doc`"),
+     "a non-empty `doc` is needed"),
     ("struct field name clash", GOOD.replace(
         "        doc: the greeting text\n",
         "        doc: the greeting text\n      - name: greeting  # clash\n        type: int\n        doc: again\n"),
@@ -71,6 +71,9 @@ LOAD_ERRORS = [
      "returns:", "needs `allow-builtin: true`"),
     ("not YAML at all", "int main(void) {\n  return 0; }\n: [\n", None, "not valid YAML"),
     ("YAML that is not a mapping", "- just\n- a list\n", None, "not a recipe mapping"),
+    ("doc that would start a QAPI section", GOOD.replace("doc: Answer with a fixed greeting.",
+                                                          "doc: |\n  Answer.\n\n  Since: yesterday"),
+     "doc: |", "would start a QAPI doc section"),
     ("unknown field", GOOD.replace("verify:", "verfy:"), "verfy:", "unknown field `verfy`"),
     ("min above max", GOOD.replace("returns:", "arguments:\n  - name: n\n    type: int\n    doc: n\n"
                                    "    min: 5\n    max: 1\nreturns:"), "- name: n", "`min` (5) is above `max` (1)"),
@@ -119,6 +122,18 @@ def test_duplicate_of_another_applied_recipe_is_refused(tmp_path: Path, clean_tr
         apply_recipes(tree, load_recipes([second]))
     # Leave the tree clean for the fixture's check: only the first recipe's own edits were made.
     subprocess.run(["git", "-C", str(tree), "checkout", "-q", "--", "."], check=True)
+
+
+@pytest.mark.parametrize("series", ["5.2", "10.0"])
+def test_qapi_generator_errors_are_shown_at_the_recipe_line(series: str, tmp_path: Path, clean_tree) -> None:
+    tree = clean_tree(series)
+    text = GOOD.replace("GuestQganbProbe", "GuestQganbProbeList")
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(RecipeError) as info:
+        apply_recipes(tree, load_recipes([path]))
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line_of(text, 'name: GuestQganbProbeList')}: returns.struct.name: ")
+    assert f"QAPI generator rejects it: struct name should not end in 'List'" in message
 
 
 def test_c_that_does_not_compile_shows_compiler_lines_mapped_to_the_recipe(tmp_path: Path, clean_tree) -> None:
