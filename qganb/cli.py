@@ -63,6 +63,33 @@ def _recipe_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    from qganb.pipeline import run_packaging
+    from qganb.run_dir import RunDir
+
+    run_dir = RunDir(args.run) if args.run else RunDir.create()
+    print(f"run directory: {run_dir.path}", flush=True)
+    packages = run_packaging(args.srpm, args.recipe, run_dir, sha256=args.sha256,
+                             nodeps=True if args.nodeps else None,
+                             on_line=_stderr_line if args.verbose else None,
+                             say=lambda line: print(line, flush=True))
+    return 0 if packages else 1
+
+
+def _spec_add_patch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qganb.spec import add_patch_to_spec
+
+    result = add_patch_to_spec(Path(args.spec), Path(args.patch).name, args.command or [Path(args.patch).stem],
+                               args.changelog)
+    if not result.changed:
+        print(f"{args.spec} already carries {Path(args.patch).name} as Patch{result.patch_number}; nothing changed")
+    else:
+        print(result.diff, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qganb.testbed.debian_sources import supported_series
     from qganb.testbed.fixture_specs import STYLES
@@ -98,6 +125,33 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
     tree.set_defaults(handler=_testbed_tree)
 
+    package = commands.add_parser(
+        "package", help="fetch, prep, edit, diff, spec and build: a patched qemu-guest-agent RPM from a src.rpm",
+        description="Run the packaging stages on one run directory (runs/<id>/ by default): fetch the src.rpm, "
+        "rpm -i + rpmbuild -bp, commit a git baseline, apply the recipes, write the patch, add it to the spec, "
+        "rpmbuild -bb and -bs.")
+    package.add_argument("--srpm", required=True, metavar="URL|PATH", help="http(s) URL, file: URL or path")
+    package.add_argument("--recipe", required=True, action="append", metavar="RECIPE", help="recipe YAML (repeatable)")
+    package.add_argument("--sha256", help="expected sha256 of the src.rpm")
+    package.add_argument("--run", metavar="DIR", help="run directory (re-running a stage there is idempotent)")
+    package.add_argument("--nodeps", action="store_true",
+                         help="skip the BuildRequires check (the default on Debian, whose rpm database is empty)")
+    package.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
+    package.set_defaults(handler=_package)
+
+    spec = commands.add_parser("spec", help="edit an RPM spec")
+    spec_commands = spec.add_subparsers(dest="spec_command", metavar="SPEC_COMMAND", required=True)
+    add_patch = spec_commands.add_parser(
+        "add-patch", help="add a patch numbered above every other and applied last; bump Release; changelog",
+        description="Add PATCH to SPEC: a Patch tag numbered above every existing one, a %%patch -P N -p1 line "
+        "after the last %%patch line (nothing for %%autosetup/%%autopatch specs), Release bumped with a "
+        ".qganbN suffix, and a %%changelog entry. Every other byte stays as it was.")
+    add_patch.add_argument("spec", metavar="SPEC")
+    add_patch.add_argument("patch", metavar="PATCH", help="the patch file (its name goes into the spec)")
+    add_patch.add_argument("--changelog", metavar="TEXT", help="changelog text (default names the commands)")
+    add_patch.add_argument("--command", action="append", metavar="NAME", help="command the patch adds (repeatable)")
+    add_patch.set_defaults(handler=_spec_add_patch)
+
     recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
                                  description="Recipes (recipes/*.yaml) declare new QGA commands once; these "
                                  "commands write them into a prepped QEMU tree the way its version needs.")
@@ -128,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except QganbError as exc:
         print(f"qganb: error: {exc}", file=sys.stderr)
+        details = getattr(exc, "details", None)
+        if callable(details):
+            print(details(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qganb: interrupted", file=sys.stderr)

@@ -16,10 +16,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import git
+
 from qganb import c_code, qapi_schema
 from qganb.errors import RecipeError, TreeError
 from qganb.qemu_tree import SCHEMA, QemuTree, declarations_in
 from qganb.recipe import BUILTIN_TYPES, Recipe, find_type_use, recipe_type_references
+from qganb.run_dir import RunDir
 
 
 @dataclass(frozen=True)
@@ -266,4 +269,25 @@ def apply_recipes(tree_root: str | Path, recipes: list[Recipe]) -> EditPlan:
     return plan
 
 
-__all__ = ["AppliedRecipe", "EditPlan", "RecipeError", "apply_recipes", "plan_edits", "run_qapi_gen"]
+
+
+def edit_stage(run_dir: RunDir, recipe_paths: list[str | Path]) -> EditPlan:
+    """Apply recipes to the run's prepped tree, starting from its baseline each time (idempotent)."""
+    from qganb.recipe import load_recipes
+
+    prepped = run_dir.stage("prep")
+    tree = Path(prepped["tree"])
+    recipes = load_recipes(list(recipe_paths))
+    repo = git.Repo(tree)
+    # Start from the baseline so that re-running with changed recipes leaves no stale edits.
+    repo.git.checkout(prepped["baseline"], "--", ".")
+    repo.git.clean("-fdq")
+    plan = apply_recipes(tree, recipes)
+    run_dir.record("edit", {
+        "recipes": [str(Path(r.path).resolve()) for r in recipes],
+        "commands": [r.command for r in recipes],
+        "changed": plan.changed,
+        "prototypes": {a.recipe.command: a.prototype.declaration for a in plan.applied},
+        "qemu_version": plan.tree.version_text,
+    })
+    return plan

@@ -1,0 +1,194 @@
+"""The fetch stage: get a source RPM from a URL or a path, check it, and cache it by digest.
+
+Downloads stream to a `.part` file and resume with an HTTP Range request after a dropped
+connection. Nothing reaches the cache before its sha256 (when given) and rpm's own digests check
+out, so a bad download never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from qganb import paths
+from qganb.errors import QganbError
+from qganb.process import LineSink, require_tool
+from qganb.run_dir import RunDir
+
+CHUNK = 1 << 16
+ATTEMPTS = 4
+
+
+class FetchError(QganbError):
+    """The source RPM could not be fetched or is not a usable source RPM."""
+
+
+@dataclass(frozen=True)
+class SourceRpm:
+    path: Path
+    sha256: str
+    name: str
+    epoch: str | None
+    version: str
+    release: str
+    signature: str  # what rpm -K said about the signature
+
+    @property
+    def nevr(self) -> str:
+        epoch = f"{self.epoch}:" if self.epoch else ""
+        return f"{self.name}-{epoch}{self.version}-{self.release}"
+
+    @property
+    def nevra(self) -> str:
+        return self.nevr + ".src"
+
+
+def _say(on_line: LineSink | None, text: str) -> None:
+    if on_line is not None:
+        on_line(text)
+
+
+def _download(url: str, part: Path, on_line: LineSink | None) -> None:
+    """Stream `url` into `part`, resuming from its current size after a broken connection."""
+    last_error: Exception | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if have and response.status != 206:
+                    have = 0  # the server ignored Range: start again
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length is not None else None
+                if have:
+                    _say(on_line, f"resuming at {have} bytes (attempt {attempt})")
+                got = have
+                next_report = 0
+                with open(part, "ab" if have else "wb") as out:
+                    while True:
+                        chunk = response.read(CHUNK)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        got += len(chunk)
+                        if total and got * 10 // total >= next_report:
+                            _say(on_line, f"downloaded {got * 100 // total:3d}% ({got} of {total} bytes)")
+                            next_report = got * 10 // total + 1
+                if total is not None and got < total:
+                    raise ConnectionError(f"connection closed after {got} of {total} bytes")
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # asked past the end: the part is complete already
+                return
+            raise FetchError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}",
+                             "check the URL") from exc
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            last_error = exc
+            _say(on_line, f"download interrupted: {getattr(exc, 'reason', exc)}")
+    raise FetchError(f"downloading {url} failed after {ATTEMPTS} attempts: {last_error}",
+                     "check the network path to the server and run the fetch stage again: it resumes")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_rpm(path: Path, origin: str) -> tuple[dict[str, str], str]:
+    """rpm's digest check and header read: (header fields, signature state). Refuses non-source RPMs."""
+    require_tool("rpm", "rpm")
+    import subprocess
+
+    checked = subprocess.run(["rpm", "-Kv", str(path)], capture_output=True, text=True, check=False)
+    report = (checked.stdout + checked.stderr).strip()
+    if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (
+            checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):
+        detail = next((line.strip() for line in report.splitlines() if re.search(r"BAD|error|not an rpm", line, re.I)),
+                      report.splitlines()[-1] if report else "no output")
+        raise FetchError(f"{origin} is corrupt or truncated: rpm -K says: {detail}",
+                         "download it again; if it persists, the server has a damaged file")
+    if re.search(r"Signature.*: OK", report):
+        signature = "signed, signature OK"
+    elif "NOKEY" in report:
+        key = re.search(r"key ID ([0-9a-f]+)", report)
+        signature = f"signed with key {key.group(1) if key else '?'}, key not imported (rpm --import it to check)"
+    else:
+        signature = "not signed (digests OK)"
+    fields = ["NAME", "EPOCH", "VERSION", "RELEASE", "ARCH", "SOURCEPACKAGE"]
+    out = subprocess.run(["rpm", "-qp", "--nosignature", "--qf", "|".join(f"%{{{f}}}" for f in fields), str(path)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise FetchError(f"{origin}: rpm cannot read its header: {out.stderr.strip()}",
+                         "download it again; it may be damaged")
+    header = dict(zip(fields, out.stdout.split("|"), strict=True))
+    if header["SOURCEPACKAGE"] != "1":
+        raise FetchError(
+            f"{origin} is a binary RPM ({header['NAME']}-{header['VERSION']}-{header['RELEASE']}.{header['ARCH']}), "
+            "not a source RPM",
+            "give the .src.rpm: qganb rebuilds the binary packages from it")
+    return header, signature
+
+
+def fetch_srpm(source: str, run: RunDir | None = None, sha256: str | None = None,
+               on_line: LineSink | None = None) -> SourceRpm:
+    """Fetch `source` (http(s) URL, file: URL or path) into the digest cache and record it in `run`."""
+    cache = paths.cache_dir() / "srpms"
+    downloads = cache / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    parsed = urllib.parse.urlparse(source)
+    scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache))
+    try:
+        if parsed.scheme in ("http", "https"):
+            name = Path(urllib.parse.unquote(parsed.path)).name or "download.src.rpm"
+            part = downloads / (hashlib.sha256(source.encode()).hexdigest()[:16] + ".part")
+            _say(on_line, f"fetching {source}")
+            _download(source, part, on_line)
+            candidate = part
+        else:
+            local = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
+            if not local.is_file():
+                raise FetchError(f"{source} does not exist", "check the path or URL")
+            name = local.name
+            candidate = scratch / name
+            shutil.copyfile(local, candidate)
+        digest = sha256_of(candidate)
+        if sha256 is not None and digest != sha256.lower():
+            if candidate.parent == downloads:
+                candidate.unlink()
+            raise FetchError(f"{source} has sha256 {digest}, expected {sha256}",
+                             "check the expected checksum; the file was not kept")
+        header, signature = check_rpm(candidate, source)
+        final_dir = cache / digest
+        final = final_dir / name
+        if not final.is_file():
+            staging = scratch / "staging"
+            staging.mkdir()
+            os.replace(candidate, staging / name)
+            try:
+                os.replace(staging, final_dir)
+            except OSError:
+                if not final.is_file():
+                    raise
+        elif candidate.parent == downloads:
+            candidate.unlink()
+        epoch = None if header["EPOCH"] == "(none)" else header["EPOCH"]
+        result = SourceRpm(final, digest, header["NAME"], epoch, header["VERSION"], header["RELEASE"], signature)
+        _say(on_line, f"{result.nevra}: {signature}; cached as {final}")
+        if run is not None:
+            data = asdict(result)
+            data["source"] = source
+            run.record("fetch", data)
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
