@@ -188,6 +188,7 @@ def fetch_srpm(source: str, run: RunDir | None = None, sha256: str | None = None
         if run is not None:
             data = asdict(result)
             data["source"] = source
+            data["nevra"] = result.nevra
             run.record("fetch", data)
         return result
     finally:

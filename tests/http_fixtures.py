@@ -1,0 +1,61 @@
+"""A local HTTP server on 127.0.0.1 for fetch tests: Range requests, and a mode that drops mid-file."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    drop_first_at: dict[str, int] = {}  # path -> byte count after which the first GET hangs up
+    requests: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        data = self.files.get(self.path)
+        self.requests.append((self.path, self.headers.get("Range")))
+        if data is None:
+            self.send_error(404)
+            return
+        start = 0
+        if (rng := self.headers.get("Range")) and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        cut = self.drop_first_at.pop(self.path, None)
+        if cut is not None:
+            self.wfile.write(data[start:cut])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # hang up halfway, as a flaky mirror does
+            return
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve(files: dict[str, Path], drop_first_at: dict[str, int] | None = None) -> Iterator[tuple[str, list]]:
+    handler = type("Handler", (_Handler,), {
+        "files": {name: path.read_bytes() for name, path in files.items()},
+        "drop_first_at": dict(drop_first_at or {}),
+        "requests": [],
+    })
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests
+    finally:
+        server.shutdown()
+        server.server_close()
