@@ -39,9 +39,12 @@ def nevra_of(rpm: Path) -> str:
 
 
 def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
-    if re.search(r"Hunk #\d+ FAILED|patch does not apply|Patch failed at|can't find file to patch|malformed patch",
-                 log_text):
-        return (f"{patch_name} does not apply in the spec's %prep (patches apply with fuzz 0)",
+    failed = re.search(r"hunks? FAILED|Hunk #\d+ FAILED|patch does not apply|Patch failed at|"
+                       r"can't find file to patch|malformed patch", log_text)
+    if failed:
+        applied = re.findall(r"/SOURCES/([^\s']+\.patch)", log_text[: failed.start()])
+        culprit = applied[-1] if applied else patch_name
+        return (f"{culprit} does not apply in the spec's %prep (patches apply with fuzz 0)",
                 "the patch must come from the tree prepped from this very src.rpm: re-run prep, edit and diff")
     if "Failed build dependencies" in log_text:
         return ("rpmbuild stopped on missing BuildRequires", "install them or build with nodeps")

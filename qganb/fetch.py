@@ -170,11 +170,12 @@ def fetch_srpm(source: str, run: RunDir | None = None, sha256: str | None = None
                              "check the expected checksum; the file was not kept")
         header, signature = check_rpm(candidate, source)
         final_dir = cache / digest
-        final = final_dir / name
+        # Named from its header, whatever the URL called it, so a digest has exactly one file.
+        final = final_dir / f"{header['NAME']}-{header['VERSION']}-{header['RELEASE']}.src.rpm"
         if not final.is_file():
             staging = scratch / "staging"
             staging.mkdir()
-            os.replace(candidate, staging / name)
+            os.replace(candidate, staging / final.name)
             try:
                 os.replace(staging, final_dir)
             except OSError:

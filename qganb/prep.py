@@ -114,15 +114,17 @@ def prep(srpm: SourceRpm, run_dir: RunDir, *, nodeps: bool | None = None,
     specs = sorted((topdir / "SPECS").glob("*.spec"))
     if len(specs) != 1:
         raise PrepError(f"{srpm.path.name} holds {len(specs)} spec files, expected one", "check the source RPM")
-    argv = ["rpmbuild", "-bp", *(["--nodeps"] if nodeps else []),
-            *build_host.rpmbuild_host_args(topdir, dist=dist_of(srpm.release), log_path=log), specs[0]]
-    try:
-        run(argv, log_path=log, on_line=on_line)
-    except CommandFailed as exc:
-        missing = _missing_requires(log.read_text())
-        if missing:
-            raise MissingBuildRequires(missing) from exc
-        raise
+    host = build_host.rpmbuild_host_args(topdir, dist=dist_of(srpm.release), log_path=log)
+    if not nodeps:
+        # -bp does not check BuildRequires; -br does, and lists every missing one.
+        try:
+            run(["rpmbuild", "-br", *host, specs[0]], log_path=log, on_line=on_line)
+        except CommandFailed as exc:
+            missing = _missing_requires(log.read_text())
+            if missing:
+                raise MissingBuildRequires(missing) from exc
+            raise
+    run(["rpmbuild", "-bp", "--nodeps", *host, specs[0]], log_path=log, on_line=on_line)
     tree = _find_tree(topdir / "BUILD")
     baseline = make_baseline(tree, f"qganb baseline: {srpm.nevra} after rpmbuild -bp")
     result = PreppedTree(topdir, specs[0], tree, baseline, srpm.nevra)

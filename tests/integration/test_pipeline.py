@@ -1,0 +1,149 @@
+"""The packaging pipeline end to end on every fixture style and QEMU 5.2, 7.2 and 10.0.
+
+Real rpm -i, rpmbuild -bp/-bb/-bs, git (GitPython) and specfile; the binary RPM's qemu-ga,
+unpacked with rpm2cpio, answers the new command over a unix socket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qganb.build import BuildFailed, build_stage
+from qganb.diff import diff_stage
+from qganb.local_agent import LocalAgent
+from qganb.pipeline import run_packaging
+from qganb.prep import MissingBuildRequires, prep
+from qganb.fetch import fetch_srpm
+from qganb.recipe import load_recipe
+from qganb.rpm_payload import extract_payload
+from qganb.run_dir import RunDir
+from qganb.testbed.fixture_srpm import build_fixture_srpm
+from qganb.verify_cases import judge
+from tests.http_fixtures import serve
+
+pytestmark = pytest.mark.fixture_build
+ROOT = Path(__file__).resolve().parents[2]
+CASES = [
+    ("el7", "5.2", "guest-set-watchdog-timeout", "git diff", "%patch -P 6 -p1"),
+    ("el9", "7.2", "guest-get-cpu-usage-rate", "git diff", None),
+    ("fedora", "10.0", "guest-list-mounts", "git format-patch", None),
+]
+
+
+def agent_answers_every_case(rpm: Path, recipe_path: Path, workdir: Path) -> None:
+    recipe = load_recipe(recipe_path)
+    root = extract_payload(rpm, workdir / "payload")
+    agent = LocalAgent(root / "usr/bin/qemu-ga")
+    agent.env = {k: v.replace("{workdir}", str(agent.workdir)) for k, v in recipe.model.verify.environment.items()}
+    with agent, agent.client() as client:
+        info = client.execute("guest-info")
+        assert {"name": recipe.command, "enabled": True} in [
+            {"name": c["name"], "enabled": c["enabled"]} for c in info["supported_commands"]]
+        for case in recipe.model.verify.cases:
+            result = judge(recipe, case, client.execute)
+            assert result.passed, result.line()
+
+
+@pytest.mark.parametrize(("style", "series", "command", "form", "patch_line"), CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_pipeline_builds_an_rpm_whose_agent_answers_the_new_command(
+        style: str, series: str, command: str, form: str, patch_line: str | None, tmp_path: Path) -> None:
+    fixture = build_fixture_srpm(series, style)
+    recipe = ROOT / "recipes" / f"{command}.yaml"
+    run_dir = RunDir(tmp_path / "run")
+    with serve({"/q.src.rpm": fixture.path}) as (url, _):
+        packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir)
+    manifest = run_dir.manifest()["stages"]
+    assert list(manifest) == ["fetch", "prep", "edit", "diff", "spec", "build"]
+
+    patch = Path(manifest["diff"]["path"])
+    assert patch.name == f"qganb-{command}.patch" and manifest["diff"]["form"] == form
+    assert patch.read_text().startswith("From " if form == "git format-patch" else "diff --git a/qga/")
+    spec = Path(manifest["spec"]["spec"]).read_text()
+    assert manifest["spec"]["release_after"] == manifest["spec"]["release_before"] + ".qganb1"
+    assert ("%patch -P" in spec) == (patch_line is not None)
+    build_log = Path(manifest["build"]["log"]).read_text()
+    assert patch.name in build_log, "the spec's own %prep applied the new patch"
+
+    binary = [p for p in packages if not p.path.name.endswith(".src.rpm")]
+    sources = [p for p in packages if p.path.name.endswith(".src.rpm")]
+    assert len(binary) == 1 and len(sources) == 1
+    assert binary[0].nevra.endswith(f"{fixture.dist}.qganb1.x86_64")
+    assert sources[0].nevra.endswith(".qganb1.src")
+    agent_answers_every_case(binary[0].path, recipe, tmp_path)
+
+
+def test_rerunning_stages_is_idempotent_and_the_patch_reproducible(tmp_path: Path) -> None:
+    fixture = build_fixture_srpm("7.2", "el7")
+    recipe = ROOT / "recipes" / "guest-get-uptime.yaml"
+    run_dir = RunDir(tmp_path / "run")
+    run_packaging(str(fixture.path), [recipe], run_dir)
+    first = run_dir.manifest()["stages"]
+    rpm = Path(first["build"]["packages"][0]["path"])
+    run_packaging(str(fixture.path), [recipe], run_dir)
+    second = run_dir.manifest()["stages"]
+    assert second["prep"]["baseline"] == first["prep"]["baseline"]
+    assert second["diff"]["sha256"] == first["diff"]["sha256"]
+    assert second["spec"]["release_after"] == "3%{?dist}.qganb1", "the spec stage starts from the vendor spec"
+
+    # Another run on the same src.rpm gives the same patch bytes.
+    other = RunDir(tmp_path / "other")
+    run_packaging(str(fixture.path), [recipe], other)
+    assert other.stage("diff")["sha256"] == first["diff"]["sha256"]
+
+    # The next rebuild, from qganb's own src.rpm, counts up: .qganb2.
+    srpm = Path(first["build"]["packages"][1]["path"])
+    again = RunDir(tmp_path / "again")
+    packages = run_packaging(str(srpm), [ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"], again)
+    assert again.stage("spec")["release_after"] == "3%{?dist}.qganb1.qganb2".replace(".qganb1.qganb2", ".qganb2")
+    assert again.stage("spec")["patch_number"] == 7
+    assert packages[0].nevra.endswith(".el7.qganb2.x86_64")
+    assert rpm.exists()
+
+
+def test_patch_that_does_not_apply_fails_the_build_and_keeps_the_previous_rpms(tmp_path: Path) -> None:
+    fixture = build_fixture_srpm("7.2", "el9")
+    run_dir = RunDir(tmp_path / "run")
+    packages = run_packaging(str(fixture.path), [ROOT / "recipes" / "guest-get-uptime.yaml"], run_dir)
+    patch = run_dir.path / "rpmbuild" / "SOURCES" / Path(run_dir.stage("diff")["path"]).name
+    lines = patch.read_text().splitlines(keepends=True)
+    hunk = next(i for i, line in enumerate(lines) if line.startswith("@@"))
+    context = next(i for i in range(hunk + 1, len(lines)) if lines[i].startswith(" "))
+    lines[context] = " this context line is not in the tree\n"
+    patch.write_text("".join(lines))
+    with pytest.raises(BuildFailed) as info:
+        build_stage(run_dir)
+    assert f"{patch.name} does not apply in the spec's %prep" in str(info.value)
+    details = info.value.details()
+    assert "exit status: 1" in details and "command: rpmbuild -bb" in details
+    assert len([line for line in details.splitlines() if line.startswith("  ")]) <= 40
+    assert all(p.path.exists() for p in packages), "the previous good RPMs are kept"
+
+
+def test_build_failure_shows_command_status_and_log_tail(tmp_path: Path) -> None:
+    fixture = build_fixture_srpm("7.2", "el7")
+    broken = tmp_path / "guest-get-uptime.yaml"
+    text = (ROOT / "recipes" / "guest-get-uptime.yaml").read_text()
+    broken.write_text(text.replace("result->idle_seconds = idle;", "result->idle_seconds = idle_typo;"))
+    run_dir = RunDir(tmp_path / "run")
+    with pytest.raises(BuildFailed) as info:
+        run_packaging(str(fixture.path), [broken], run_dir)
+    assert "rpmbuild failed: `rpmbuild -bb` exited with status 1" in str(info.value)
+    details = info.value.details()
+    assert "idle_typo" in details and "exit status: 1" in details
+    assert not run_dir.has_stage("build")
+
+
+def test_missing_build_requires_are_listed(tmp_path: Path) -> None:
+    fixture = build_fixture_srpm("7.2", "el7")
+    run_dir = RunDir(tmp_path / "run")
+    srpm = fetch_srpm(str(fixture.path), run_dir)
+    with pytest.raises(MissingBuildRequires) as info:
+        prep(srpm, run_dir, nodeps=False)
+    assert "glib2-devel" in info.value.missing and "ninja-build" in info.value.missing
+    assert "--nodeps" in str(info.value)
+    assert not run_dir.has_stage("prep")
