@@ -55,6 +55,20 @@ def _recipe_validate(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _recipe_verify_rpm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qganb.recipe import load_recipes
+    from qganb.validate import verify_rpm
+
+    results = verify_rpm(Path(args.rpm), load_recipes(args.recipes))
+    for result in results:
+        print(result.line())
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def _recipe_preview(args: argparse.Namespace) -> int:
     from qganb.preview import preview_recipes
     from qganb.recipe import load_recipes
@@ -168,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "validate":
             sub.add_argument("-v", "--verbose", action="store_true", help="stream configure/build output")
         sub.set_defaults(handler=handler)
+    verify_rpm = recipe_commands.add_parser(
+        "verify-rpm", help="run the recipes' verify cases against the qemu-ga inside a built binary RPM",
+        description="Unpack a built qemu-guest-agent RPM with rpm2cpio, start its qemu-ga on a unix socket and "
+        "run every verify case of the recipes against it: a check before the RPM goes to any guest.")
+    verify_rpm.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe YAML file(s)")
+    verify_rpm.add_argument("--rpm", required=True, metavar="RPM", help="the binary RPM")
+    verify_rpm.set_defaults(handler=_recipe_verify_rpm)
     return parser
 
 

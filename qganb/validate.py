@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qganb import paths
-from qganb.edit import AppliedRecipe, EditPlan, plan_edits
+from qganb.edit import EditPlan, plan_edits
 from qganb.errors import AgentNotAnswering, CommandFailed, ValidationFailed
 from qganb.local_agent import LocalAgent
 from qganb.process import LineSink
@@ -142,12 +142,11 @@ def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: Line
             "fix the C in the recipe at the lines shown")
 
     for applied in plan.applied:
-        report.cases += _run_cases(applied, result.binary)
+        report.cases += _run_cases_on(applied.recipe, result.binary)
     return report
 
 
-def _run_cases(applied: AppliedRecipe, binary: Path) -> list[CaseResult]:
-    recipe = applied.recipe
+def _run_cases_on(recipe: Recipe, binary: Path) -> list[CaseResult]:
     agent = LocalAgent(binary)
     agent.env = {k: v.replace("{workdir}", str(agent.workdir)) for k, v in recipe.model.verify.environment.items()}
     results: list[CaseResult] = []
@@ -183,3 +182,20 @@ def require_passed(report: ValidationReport, recipes: list[Recipe]) -> None:
         raise ValidationFailed(
             f"{len(failed)} verify case(s) failed:\n" + "\n".join(c.line() for c in failed),
             "fix the recipe's C or its verify cases: " + ", ".join(str(r.path) for r in recipes))
+
+
+def verify_rpm(rpm: Path, recipes: list[Recipe]) -> list[CaseResult]:
+    """Run the recipes' verify cases against the qemu-ga inside a built binary RPM, on this host."""
+    import tempfile
+
+    from qganb.rpm_payload import extract_payload
+
+    with tempfile.TemporaryDirectory(prefix="qganb-rpm-") as tmp:
+        root = extract_payload(rpm, Path(tmp))
+        binary = next((p for p in (root / "usr/bin/qemu-ga", root / "usr/sbin/qemu-ga") if p.is_file()), None)
+        if binary is None:
+            raise ValidationFailed(f"{rpm.name} contains no qemu-ga binary", "pass the qemu-guest-agent binary RPM")
+        results: list[CaseResult] = []
+        for recipe in recipes:
+            results += _run_cases_on(recipe, binary)
+        return results
