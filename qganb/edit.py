@@ -19,7 +19,7 @@ from pathlib import Path
 import git
 
 from qganb import c_code, qapi_schema
-from qganb.errors import RecipeError, TreeError
+from qganb.errors import TreeError
 from qganb.qemu_tree import SCHEMA, QemuTree, declarations_in
 from qganb.recipe import BUILTIN_TYPES, Recipe, find_type_use, recipe_type_references
 from qganb.run_dir import RunDir

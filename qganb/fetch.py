@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
@@ -108,8 +109,6 @@ def sha256_of(path: Path) -> str:
 def check_rpm(path: Path, origin: str) -> tuple[dict[str, str], str]:
     """rpm's digest check and header read: (header fields, signature state). Refuses non-source RPMs."""
     require_tool("rpm", "rpm")
-    import subprocess
-
     checked = subprocess.run(["rpm", "-Kv", str(path)], capture_output=True, text=True, check=False)
     report = (checked.stdout + checked.stderr).strip()
     if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (

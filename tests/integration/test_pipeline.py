@@ -6,14 +6,11 @@ unpacked with rpm2cpio, answers the new command over a unix socket.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
 from qganb.build import BuildFailed, build_stage
-from qganb.diff import diff_stage
 from qganb.local_agent import LocalAgent
 from qganb.pipeline import run_packaging
 from qganb.prep import MissingBuildRequires, prep
@@ -99,7 +96,7 @@ def test_rerunning_stages_is_idempotent_and_the_patch_reproducible(tmp_path: Pat
     srpm = Path(first["build"]["packages"][1]["path"])
     again = RunDir(tmp_path / "again")
     packages = run_packaging(str(srpm), [ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"], again)
-    assert again.stage("spec")["release_after"] == "3%{?dist}.qganb1.qganb2".replace(".qganb1.qganb2", ".qganb2")
+    assert again.stage("spec")["release_after"] == "3%{?dist}.qganb2"
     assert again.stage("spec")["patch_number"] == 7
     assert packages[0].nevra.endswith(".el7.qganb2.x86_64")
     assert rpm.exists()

@@ -133,7 +133,7 @@ def test_qapi_generator_errors_are_shown_at_the_recipe_line(series: str, tmp_pat
         apply_recipes(tree, load_recipes([path]))
     message = str(info.value)
     assert message.startswith(f"{path}:{line_of(text, 'name: GuestQganbProbeList')}: returns.struct.name: ")
-    assert f"QAPI generator rejects it: struct name should not end in 'List'" in message
+    assert "QAPI generator rejects it: struct name should not end in 'List'" in message
 
 
 def test_c_that_does_not_compile_shows_compiler_lines_mapped_to_the_recipe(tmp_path: Path, clean_tree) -> None:
