@@ -27,6 +27,7 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py
+	$(VENV)/bin/python benchmarks/testbed_start.py
 
 clean-cache:
 	rm -rf .cache

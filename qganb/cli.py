@@ -30,6 +30,48 @@ def _testbed_tree(args: argparse.Namespace) -> int:
     return 0
 
 
+def _testbed_up(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest
+
+    timings = guest.up(on_line=_stderr_line if args.verbose else None)
+    image = guest.current_image()
+    if timings["boot"] == 0.0:
+        print(f"{guest.DOMAIN} is already running and its agent answers guest-ping")
+    else:
+        how = "reused" if timings["image"] < 5 else f"built in {timings['image']:.0f} s"
+        print(f"{guest.DOMAIN}: agent answers guest-ping {timings['boot']:.1f} s after start "
+              f"(sshd {timings['ssh']:.1f} s); image {image.directory.name} ({how})")
+    print(f"ssh: qganb testbed ssh   (port {guest.ssh_port()} on 127.0.0.1, host key pinned in {guest.known_hosts_path()})")
+    return 0
+
+
+def _testbed_status(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest, libvirt_host
+
+    libvirt_host.ensure_daemons()
+    state = libvirt_host.domain_state(guest.DOMAIN) or "not defined"
+    answering = state == "running" and libvirt_host.agent_ping(guest.DOMAIN)
+    print(f"{guest.DOMAIN}: {state}; agent {'answers guest-ping' if answering else 'not answering'}")
+    return 0 if answering else 1
+
+
+def _testbed_ssh(args: argparse.Namespace) -> int:
+    import os
+
+    from qganb.testbed import guest
+
+    argv = guest.ssh_argv(guest.current_image(), args.command or None)
+    os.execvp(argv[0], argv)
+
+
+def _testbed_down(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest
+
+    guest.down()
+    print(f"{guest.DOMAIN} stopped; nothing of it is running")
+    return 0
+
+
 def _recipe_apply(args: argparse.Namespace) -> int:
     from qganb.edit import apply_recipes
     from qganb.recipe import load_recipes
@@ -138,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument("--qemu", required=True, metavar="VERSION", help=f"QEMU series: {', '.join(supported_series())}")
     tree.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
     tree.set_defaults(handler=_testbed_tree)
+    up = testbed_commands.add_parser(
+        "up", help="boot the test guest (a libvirt TCG domain with the stock agent), building its image once",
+        description="Boot the local test guest on qemu:///system, starting virtlogd/libvirtd if needed. The image "
+        "(Debian with systemd, udev, OpenSSH, rpm and the stock fixture qemu-guest-agent RPM) is built once and "
+        "cached. Prints the time from start to 'agent answers guest-ping'.")
+    up.add_argument("-v", "--verbose", action="store_true", help="stream debootstrap/rpmbuild output")
+    up.set_defaults(handler=_testbed_up)
+    status = testbed_commands.add_parser("status", help="is the test guest running, and does its agent answer?")
+    status.set_defaults(handler=_testbed_status)
+    ssh = testbed_commands.add_parser("ssh", help="ssh into the test guest (pinned host key, testbed key)")
+    ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a shell")
+    ssh.set_defaults(handler=_testbed_ssh)
+    down = testbed_commands.add_parser("down", help="stop the test guest; leaves nothing running")
+    down.set_defaults(handler=_testbed_down)
 
     package = commands.add_parser(
         "package", help="fetch, prep, edit, diff, spec and build: a patched qemu-guest-agent RPM from a src.rpm",

@@ -12,7 +12,7 @@ packages=(
   gcc make ninja-build meson pkg-config libglib2.0-dev flex bison
   # the testbed: libvirt + QEMU (TCG), a Debian guest image, OpenSSH
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
-  openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs
+  openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd
 )
 
 missing=()

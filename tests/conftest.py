@@ -62,3 +62,13 @@ def git_status(tree: Path) -> str:
 def git_reset(tree: Path) -> None:
     _git(tree, "checkout", "-q", "--", ".")
     _git(tree, "clean", "-fdq")
+
+
+@pytest.fixture(scope="session")
+def testbed_guest():
+    """The real test guest, booted once for the session and stopped at the end."""
+    from qganb.testbed import guest
+
+    timings = guest.up()
+    yield guest.current_image(), timings
+    guest.down()

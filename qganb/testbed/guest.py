@@ -1,0 +1,287 @@
+"""The local test guest: a real libvirt domain (TCG) booting a Debian image with systemd, udev,
+OpenSSH, rpm and the stock fixture qemu-guest-agent RPM installed through rpm.
+
+The image is built once from Debian packages (debootstrap, then `mkfs.ext4 -d`, no loop mounts) and
+cached by a content key. Each `up` boots a fresh copy-on-write overlay of it. SSH goes only through
+a host port forward on 127.0.0.1, with a key pair and a guest host key that the testbed generates
+and pins in its own known_hosts file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from qganb import build_host, paths
+from qganb.errors import QganbError
+from qganb.process import LineSink, require_tool, run
+from qganb.testbed import libvirt_host
+from qganb.testbed.debian_sources import DEFAULT_MIRROR
+from qganb.testbed.fixture_srpm import build_fixture_srpm
+
+DOMAIN = "qganb-testbed"
+SUITE = "bookworm"
+GUEST_PACKAGES = [
+    "systemd-sysv", "udev", "openssh-server", "rpm", "iproute2", "ifupdown", "isc-dhcp-client",
+    "linux-image-amd64", "sudo", "procps", "kmod", "libglib2.0-0",
+]
+IMAGE_FORMAT = 1
+IMAGE_SIZE = "2G"
+STOCK_FIXTURE = ("7.2", "el7")
+
+
+class TestbedError(QganbError):
+    pass
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    directory: Path
+
+    @property
+    def disk(self) -> Path:
+        return self.directory / "root.ext4"
+
+    @property
+    def kernel(self) -> Path:
+        return self.directory / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.directory / "initrd.img"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "keys" / "id_ed25519"
+
+    @property
+    def host_public_key(self) -> str:
+        """`ssh-ed25519 AAAA...` of the guest's only host key, for the pinned known_hosts."""
+        return " ".join((self.directory / "keys" / "ssh_host_ed25519_key.pub").read_text().split()[:2])
+
+    def info(self) -> dict[str, str]:
+        return json.loads((self.directory / "image.json").read_text())
+
+
+def ssh_port() -> int:
+    return int(os.environ.get("QGANB_TESTBED_SSH_PORT", "22222"))
+
+
+def testbed_dir() -> Path:
+    path = paths.cache_dir() / "testbed"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stock_agent_rpm(on_line: LineSink | None = None) -> Path:
+    """The unpatched binary RPM of the default fixture, rebuilt once and cached."""
+    fixture = build_fixture_srpm(*STOCK_FIXTURE)
+    final = testbed_dir() / f"stock-{fixture.key}"
+    built = sorted(final.glob("*.rpm"))
+    if built:
+        return built[0]
+    scratch = Path(tempfile.mkdtemp(prefix=".stock-", dir=testbed_dir()))
+    try:
+        top = scratch / "rpmbuild"
+        run(["rpmbuild", "--rebuild", *(["--nodeps"] if build_host.needs_nodeps() else []),
+             *build_host.rpmbuild_host_args(top, dist=fixture.dist), fixture.path],
+            log_path=scratch / "rebuild.log", on_line=on_line)
+        rpm = next((top / "RPMS").rglob("*.rpm"))
+        staging = scratch / "result"
+        staging.mkdir()
+        shutil.move(str(rpm), staging / rpm.name)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return next(final.glob("*.rpm"))
+
+
+def _image_key(stock_rpm: Path) -> str:
+    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name,
+                           hashlib.sha256(stock_rpm.read_bytes()).hexdigest()])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _configure_root(root: Path, keys: Path) -> None:
+    _write(root / "etc/hostname", "qganb-guest\n")
+    _write(root / "etc/hosts", "127.0.0.1 localhost\n127.0.1.1 qganb-guest\n")
+    _write(root / "etc/fstab", "/dev/vda / ext4 defaults 0 1\n")
+    _write(root / "etc/network/interfaces", "auto lo\niface lo inet loopback\nauto eth0\niface eth0 inet dhcp\n")
+    _write(root / "root/.ssh/authorized_keys", (keys / "id_ed25519.pub").read_text(), 0o600)
+    (root / "root/.ssh").chmod(0o700)
+    for old in (root / "etc/ssh").glob("ssh_host_*"):
+        old.unlink()
+    shutil.copyfile(keys / "ssh_host_ed25519_key", root / "etc/ssh/ssh_host_ed25519_key")
+    (root / "etc/ssh/ssh_host_ed25519_key").chmod(0o600)
+    shutil.copyfile(keys / "ssh_host_ed25519_key.pub", root / "etc/ssh/ssh_host_ed25519_key.pub")
+    _write(root / "etc/ssh/sshd_config.d/qganb.conf",
+           "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n")
+
+
+def build_image(on_line: LineSink | None = None) -> GuestImage:
+    """The guest image, built when its inputs changed and reused otherwise."""
+    for tool, package in (("debootstrap", "debootstrap"), ("mkfs.ext4", "e2fsprogs"), ("ssh-keygen", "openssh-client"),
+                          ("chroot", "coreutils"), ("systemctl", "systemd")):
+        require_tool(tool, package)
+    if os.geteuid() != 0:
+        raise TestbedError("building the guest image needs root (debootstrap creates device nodes)",
+                           "run `qganb testbed up` as root once; later runs reuse the image")
+    stock = stock_agent_rpm(on_line)
+    final = testbed_dir() / f"image-{_image_key(stock)}"
+    if (final / "image.json").is_file():
+        return GuestImage(final)
+    scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=testbed_dir()))
+    try:
+        started = time.monotonic()
+        root = scratch / "root"
+        staging = scratch / "result"
+        keys = staging / "keys"
+        keys.mkdir(parents=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-testbed", "-f", keys / "id_ed25519"])
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-guest", "-f", keys / "ssh_host_ed25519_key"])
+        mirror = os.environ.get("QGANB_DEBIAN_MIRROR", DEFAULT_MIRROR)
+        run(["debootstrap", "--variant=minbase", f"--include={','.join(GUEST_PACKAGES)}", SUITE, root, mirror],
+            log_path=scratch / "debootstrap.log", on_line=on_line,
+            fix=f"check that {mirror} is reachable (or set QGANB_DEBIAN_MIRROR)")
+        _configure_root(root, keys)
+        shutil.copyfile(stock, root / "tmp" / stock.name)
+        run(["chroot", root, "rpm", "-i", "--nodeps", f"/tmp/{stock.name}"], log_path=scratch / "rpm.log")
+        (root / "tmp" / stock.name).unlink()
+        # The unit is WantedBy the virtio port's device unit: udev starts the agent when the port appears.
+        run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service"], log_path=scratch / "rpm.log")
+        kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
+        initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
+        shutil.copyfile(kernel, staging / "vmlinuz")
+        shutil.copyfile(initrd, staging / "initrd.img")
+        run(["mkfs.ext4", "-q", "-F", "-L", "qganb-root", "-d", root, staging / "root.ext4", IMAGE_SIZE],
+            log_path=scratch / "mkfs.log")
+        _write(staging / "image.json", json.dumps({
+            "suite": SUITE, "packages": GUEST_PACKAGES, "stock_rpm": stock.name, "kernel": kernel.name,
+            "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return GuestImage(final)
+
+
+def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int) -> str:
+    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{DOMAIN}</name>
+  <memory unit='MiB'>1024</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{escape(str(image.kernel))}</kernel>
+    <initrd>{escape(str(image.initrd))}</initrd>
+    <cmdline>root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet</cmdline>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{escape(str(overlay))}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='file'><source path='{escape(str(console))}'/><target port='0'/></serial>
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-netdev'/>
+    <qemu:arg value='user,id=qganbnet,hostfwd=tcp:127.0.0.1:{port}-:22'/>
+    <qemu:arg value='-device'/>
+    <qemu:arg value='virtio-net-pci,netdev=qganbnet,addr=0x10'/>
+  </qemu:commandline>
+</domain>
+"""
+
+
+def known_hosts_path() -> Path:
+    return testbed_dir() / "known_hosts"
+
+
+def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None) -> list[str]:
+    """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known_hosts_path()}", "-o", "ConnectTimeout=10",
+            "-i", str(image.client_key), "-p", str(port or ssh_port()), "root@127.0.0.1"]
+    if command:
+        argv += ["--", *command]
+    return argv
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def up(on_line: LineSink | None = None, timeout: float = 300.0) -> dict[str, float]:
+    """Boot the guest (building the image first if needed); return the timings in seconds."""
+    require_tool("qemu-img", "qemu-utils")
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    image = build_image(on_line)
+    timings["image"] = time.monotonic() - start
+    libvirt_host.ensure_daemons()
+    port = ssh_port()
+    if libvirt_host.domain_state(DOMAIN) == "running" and libvirt_host.agent_ping(DOMAIN):
+        timings["boot"] = 0.0
+        return timings
+    if libvirt_host.domain_state(DOMAIN) is not None:
+        down()
+    if not _port_free(port):
+        raise TestbedError(f"127.0.0.1:{port} is already in use", "set QGANB_TESTBED_SSH_PORT to a free port")
+    state = testbed_dir() / "run"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir()
+    overlay = state / "overlay.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.disk, "-F", "raw", overlay])
+    xml = state / "domain.xml"
+    xml.write_text(domain_xml(image, overlay, state / "console.log", port))
+    known_hosts_path().write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
+    boot = time.monotonic()
+    libvirt_host.virsh("create", str(xml))
+    deadline = boot + timeout
+    while not libvirt_host.agent_ping(DOMAIN, timeout=3):
+        if time.monotonic() > deadline:
+            tail = (state / "console.log").read_text(errors="replace").splitlines()[-10:]
+            raise TestbedError(f"the guest's agent did not answer guest-ping within {timeout:g} s; console: "
+                               + " | ".join(tail), f"see {state / 'console.log'}")
+        time.sleep(1)
+    timings["boot"] = time.monotonic() - boot
+    while subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
+        time.sleep(1)
+    timings["ssh"] = time.monotonic() - boot
+    return timings
+
+
+def down() -> None:
+    """Stop the guest and remove its overlay; leaves nothing running."""
+    if libvirt_host.domain_state(DOMAIN) is not None:
+        libvirt_host.virsh("destroy", DOMAIN, check=False)
+        if libvirt_host.domain_state(DOMAIN) is not None:
+            libvirt_host.virsh("undefine", DOMAIN, check=False)
+    shutil.rmtree(testbed_dir() / "run", ignore_errors=True)
+
+
+def current_image() -> GuestImage:
+    images = sorted(testbed_dir().glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
+    if not images:
+        raise TestbedError("no testbed image yet", "run `qganb testbed up` first")
+    return GuestImage(images[-1].parent)

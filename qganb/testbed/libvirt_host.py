@@ -1,0 +1,55 @@
+"""libvirt on this host: start virtlogd/libvirtd when they are not running (these machines have no
+systemd), and run virsh with argv lists."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from qganb.errors import QganbError
+from qganb.process import CommandResult, require_tool, run
+
+SYSTEM_URI = "qemu:///system"
+SOCKET = Path("/run/libvirt/libvirt-sock")
+
+
+class LibvirtUnavailable(QganbError):
+    pass
+
+
+def _running(name: str) -> bool:
+    return subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0
+
+
+def ensure_daemons(timeout: float = 30.0) -> None:
+    """Start virtlogd and libvirtd (as daemons) unless they run already; wait for libvirtd's socket."""
+    require_tool("libvirtd", "libvirt-daemon-system")
+    require_tool("virsh", "libvirt-clients")
+    for daemon in ("virtlogd", "libvirtd"):
+        if not _running(daemon):
+            run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(["virsh", "-c", SYSTEM_URI, "version"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise LibvirtUnavailable(f"libvirtd did not answer on {SYSTEM_URI} within {timeout:g} s",
+                             "run `libvirtd -d` as root and check /var/log/libvirt")
+
+
+def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> CommandResult:
+    return run(["virsh", "-c", uri, *args], check=check)
+
+
+def domain_state(name: str, uri: str = SYSTEM_URI) -> str | None:
+    """'running', 'shut off', ... or None when the domain does not exist."""
+    done = subprocess.run(["virsh", "-c", uri, "domstate", name], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def agent_ping(name: str, uri: str = SYSTEM_URI, timeout: int = 5) -> bool:
+    done = subprocess.run(["virsh", "-c", uri, "qemu-agent-command", name, '{"execute":"guest-ping"}',
+                           "--timeout", str(timeout)], capture_output=True, text=True, check=False)
+    return done.returncode == 0

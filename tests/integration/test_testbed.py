@@ -1,0 +1,64 @@
+"""The local testbed: a real libvirt TCG domain with systemd, sshd, rpm and the stock agent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qganb.testbed import guest, libvirt_host
+
+pytestmark = pytest.mark.testbed
+
+
+def test_stock_agent_answers_through_virsh(testbed_guest) -> None:
+    image, timings = testbed_guest
+    assert timings["boot"] >= 0
+    done = libvirt_host.virsh("qemu-agent-command", guest.DOMAIN, '{"execute":"guest-info"}')
+    info = json.loads(done.output)["return"]
+    assert info["version"] == "7.2.0"
+    names = {c["name"]: c["enabled"] for c in info["supported_commands"]}
+    assert names["guest-ping"] is True
+    assert names["guest-file-open"] is False, "the sysconfig blocklist of the stock package is in force"
+
+
+def test_guest_runs_the_rpm_installed_agent_under_systemd(testbed_guest) -> None:
+    image, _ = testbed_guest
+
+    def on_guest(*command: str) -> str:
+        return subprocess.run(guest.ssh_argv(image, list(command)), capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert on_guest("rpm", "-q", "qemu-guest-agent") == "qemu-guest-agent-7.2.0-3.el7.x86_64"
+    assert on_guest("systemctl", "is-active", "qemu-guest-agent") == "active"
+    assert "org.qemu.guest_agent.0" in on_guest("systemctl", "show", "-p", "BindsTo", "qemu-guest-agent")
+    assert on_guest("readlink", "-f", "/dev/virtio-ports/org.qemu.guest_agent.0").startswith("/dev/vport")
+
+
+def test_a_wrong_host_key_is_refused(testbed_guest, tmp_path: Path) -> None:
+    image, _ = testbed_guest
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{guest.ssh_port()} {' '.join(other.with_suffix('.pub').read_text().split()[:2])}\n")
+    argv = [a if not a.startswith("UserKnownHostsFile=") else f"UserKnownHostsFile={known}"
+            for a in guest.ssh_argv(image, ["true"])]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 255
+    assert "Host key verification failed" in done.stderr
+
+
+def test_cli_status_reports_the_running_guest(testbed_guest) -> None:
+    done = subprocess.run([sys.executable, "-m", "qganb", "testbed", "status"], capture_output=True, text=True)
+    assert done.returncode == 0 and "running; agent answers guest-ping" in done.stdout
+
+
+def test_down_leaves_nothing_running(testbed_guest) -> None:
+    guest.down()
+    assert libvirt_host.domain_state(guest.DOMAIN) is None
+    running = subprocess.run(["pgrep", "-f", f"guest={guest.DOMAIN}"], capture_output=True, text=True)
+    assert running.stdout == ""
+    assert not (guest.testbed_dir() / "run").exists()
