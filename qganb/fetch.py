@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qganb import paths
+from qganb.digests import sha256_of
 from qganb.errors import QganbError
 from qganb.process import LineSink, require_tool
 from qganb.run_dir import RunDir
@@ -97,13 +98,6 @@ def _download(url: str, part: Path, on_line: LineSink | None) -> None:
     raise FetchError(f"downloading {url} failed after {ATTEMPTS} attempts: {last_error}",
                      "check the network path to the server and run the fetch stage again: it resumes")
 
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_rpm(path: Path, origin: str) -> tuple[dict[str, str], str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import hashlib
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from qganb.digests import sha256_of
 from qganb.errors import CommandFailed, SourceDownloadFailed, UnknownQemuVersion
 from qganb.process import output_of, require_tool, run
 
@@ -229,10 +229,3 @@ class PrivateApt:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

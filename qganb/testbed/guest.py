@@ -22,6 +22,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from qganb import build_host, paths
+from qganb.digests import sha256_of
 from qganb.errors import QganbError
 from qganb.process import LineSink, require_tool, run
 from qganb.testbed import libvirt_host
@@ -107,7 +108,7 @@ def stock_agent_rpm(on_line: LineSink | None = None) -> Path:
 
 def _image_key(stock_rpm: Path) -> str:
     material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name,
-                           hashlib.sha256(stock_rpm.read_bytes()).hexdigest()])
+                           sha256_of(stock_rpm)])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from qganb.build import BuildFailed, build_stage
+from qganb.fetch import fetch_srpm
 from qganb.local_agent import LocalAgent
 from qganb.pipeline import run_packaging
 from qganb.prep import MissingBuildRequires, prep
-from qganb.fetch import fetch_srpm
 from qganb.recipe import load_recipe
 from qganb.rpm_payload import extract_payload
 from qganb.run_dir import RunDir
