@@ -72,6 +72,28 @@ def _testbed_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qganb.recipe import load_recipes
+    from qganb.run_dir import RunDir
+    from qganb.verify import verify_on_guest
+
+    record_path = None
+    if args.run:
+        run_dir = RunDir(args.run)
+        record_path = run_dir.path / "verification.json"
+    record = verify_on_guest(args.domain, load_recipes(args.recipes), uri=args.connect, record_path=record_path)
+    print(f"{args.domain}: qemu-ga {record.agent_version}; "
+          + ", ".join(f"{c} {'enabled' if e else 'disabled'}" for c, e in record.commands.items()))
+    for case in record.cases:
+        print(("PASS" if case["passed"] else "FAIL") + f"  {case['command']}: {case['case']}"
+              + ("" if case["passed"] else f"\n      expected: {case['expected']}\n      got:      {case['got']}"))
+    if record_path is not None:
+        print(f"record: {Path(record_path)}")
+    return 0 if record.passed else 1
+
+
 def _recipe_apply(args: argparse.Namespace) -> int:
     from qganb.edit import apply_recipes
     from qganb.recipe import load_recipes
@@ -221,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_patch.add_argument("--changelog", metavar="TEXT", help="changelog text (default names the commands)")
     add_patch.add_argument("--command", action="append", metavar="NAME", help="command the patch adds (repeatable)")
     add_patch.set_defaults(handler=_spec_add_patch)
+
+    verify = commands.add_parser(
+        "verify", help="check the new commands on a guest through `virsh qemu-agent-command`",
+        description="guest-info must list every recipe's command as enabled; then every verify case runs through "
+        "virsh. Not connected, not found (old binary), disabled (configuration) and command errors each get "
+        "their own message and next step.")
+    verify.add_argument("recipes", nargs="+", metavar="RECIPE")
+    verify.add_argument("--domain", required=True, help="libvirt domain name")
+    verify.add_argument("--connect", default="qemu:///system", metavar="URI",
+                        help="libvirt URI, e.g. qemu+ssh://root@hypervisor/system (default qemu:///system)")
+    verify.add_argument("--run", metavar="DIR", help="run directory to write verification.json into")
+    verify.set_defaults(handler=_verify)
 
     recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
                                  description="Recipes (recipes/*.yaml) declare new QGA commands once; these "

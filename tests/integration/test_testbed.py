@@ -62,3 +62,4 @@ def test_down_leaves_nothing_running(testbed_guest) -> None:
     running = subprocess.run(["pgrep", "-f", f"guest={guest.DOMAIN}"], capture_output=True, text=True)
     assert running.stdout == ""
     assert not (guest.testbed_dir() / "run").exists()
+    guest.up()  # the session's other testbed tests need it running again

@@ -1,0 +1,96 @@
+"""The verify stage through real `virsh qemu-agent-command` on the testbed guest (stock agent)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qganb.recipe import load_recipe, parse_recipe
+from qganb.testbed import guest
+from qganb.verify import (
+    AgentNotConnected,
+    CommandDisabled,
+    CommandNotFound,
+    GuestCommandFailed,
+    UnknownDomain,
+    agent_command,
+    check_commands,
+    verify_on_guest,
+    wait_for_agent,
+)
+
+pytestmark = pytest.mark.testbed
+ROOT = Path(__file__).resolve().parents[2]
+
+HOST_NAME = """\
+command: guest-get-host-name
+doc: Upstream's own command, verified the way a recipe's is.
+implementation:
+  posix: "return NULL;"
+verify:
+  cases:
+    - name: reports the testbed's host name
+      satisfies:
+        fields:
+          host-name: {equals: qganb-guest}
+"""
+
+
+def test_a_passing_verification_writes_its_record(testbed_guest, tmp_path: Path) -> None:
+    recipe = parse_recipe(HOST_NAME, tmp_path / "host-name.yaml")
+    record = verify_on_guest(guest.DOMAIN, [recipe], record_path=tmp_path / "verification.json")
+    assert record.passed and record.agent_version == "7.2.0"
+    saved = json.loads((tmp_path / "verification.json").read_text())
+    assert saved["passed"] is True and saved["cases"][0]["case"] == "reports the testbed's host name"
+
+
+def test_cli_verify_prints_cases_and_writes_the_record(testbed_guest, tmp_path: Path) -> None:
+    import sys
+
+    recipe = tmp_path / "host-name.yaml"
+    recipe.write_text(HOST_NAME)
+    done = subprocess.run([sys.executable, "-m", "qganb", "verify", str(recipe), "--domain", guest.DOMAIN,
+                           "--run", str(tmp_path / "run")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "PASS  guest-get-host-name: reports the testbed's host name" in done.stdout
+    assert (tmp_path / "run" / "verification.json").is_file()
+    missing = subprocess.run([sys.executable, "-m", "qganb", "verify", str(ROOT / "recipes" / "guest-get-uptime.yaml"),
+                              "--domain", guest.DOMAIN], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("qganb: error: guest-get-uptime is not known to the agent running in qganb-testbed")
+
+
+def test_a_command_the_running_agent_lacks_is_not_found(testbed_guest) -> None:
+    recipe = load_recipe(ROOT / "recipes" / "guest-set-watchdog-timeout.yaml")
+    with pytest.raises(CommandNotFound, match="old qemu-ga binary is still running"):
+        check_commands(guest.DOMAIN, [recipe])
+
+
+def test_a_blocked_command_is_disabled(testbed_guest) -> None:
+    with pytest.raises(CommandDisabled, match=r"guest-file-open is disabled by the agent's configuration.*BLACKLIST_RPC"):
+        agent_command(guest.DOMAIN, "guest-file-open", {"path": "/etc/hostname"})
+
+
+def test_a_command_error_is_the_guests_own_message(testbed_guest) -> None:
+    with pytest.raises(GuestCommandFailed, match="unexpected"):
+        agent_command(guest.DOMAIN, "guest-get-host-name", {"bogus": 1})
+
+
+def test_unknown_domain(testbed_guest) -> None:
+    with pytest.raises(UnknownDomain, match="no domain 'no-such-guest'"):
+        agent_command("no-such-guest", "guest-ping")
+
+
+def test_a_stopped_agent_is_not_connected_and_comes_back(testbed_guest) -> None:
+    image, _ = testbed_guest
+    subprocess.run(guest.ssh_argv(image, ["systemctl", "stop", "qemu-guest-agent"]), check=True)
+    try:
+        with pytest.raises(AgentNotConnected, match="not connected"):
+            agent_command(guest.DOMAIN, "guest-ping", timeout=5)
+    finally:
+        subprocess.run(guest.ssh_argv(image, ["systemctl", "start", "qemu-guest-agent"]), check=True)
+    assert wait_for_agent(guest.DOMAIN, timeout=60) < 60
+    assert agent_command(guest.DOMAIN, "guest-ping") == {}
