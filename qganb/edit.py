@@ -39,13 +39,7 @@ class AppliedRecipe:
     windows_file: str | None
 
     def recipe_line_for(self, path: str, line: int) -> tuple[int, str] | None:
-        """Map a line of a generated file back to (recipe line, recipe field)."""
-        if path == SCHEMA:
-            offset = line - self.schema_line
-            origin = self.schema_origins.get(offset)
-            if origin is not None:
-                return self.recipe.line_of(*origin), ".".join(map(str, origin))
-            return None
+        """Map a line of the generated C back to (recipe line, recipe field)."""
         if path != self.c_file:
             return None
         offset = line - self.c_block_line
@@ -82,9 +76,9 @@ class EditPlan:
                 f"a/{path}", f"b/{path}"))
         return "".join(chunks)
 
-    def write(self, root: Path | None = None) -> list[str]:
-        """Write the changed files (under `root`, default the tree); all or nothing."""
-        base = root or self.tree.root
+    def write(self) -> list[str]:
+        """Write the changed files into the tree; all or nothing."""
+        base = self.tree.root
         done: list[tuple[Path, str]] = []
         try:
             for rel in self.changed:
