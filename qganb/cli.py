@@ -60,7 +60,8 @@ def _testbed_ssh(args: argparse.Namespace) -> int:
 
     from qganb.testbed import guest
 
-    argv = guest.ssh_argv(guest.current_image(), args.command or None)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    argv = guest.ssh_argv(guest.current_image(), command or None)
     os.execvp(argv[0], argv)
 
 
@@ -72,6 +73,61 @@ def _testbed_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guest(args: argparse.Namespace):  # -> tuple[SshClient | None, str, list[str]]
+    """The SSH client, the domain and extra install flags: the given guest, or the local testbed."""
+    from pathlib import Path
+
+    from qganb.ssh import SshClient, SshTarget
+
+    identity = Path(args.identity) if args.identity else None
+    known_hosts = Path(args.known_hosts) if args.known_hosts else None
+    if args.guest or args.domain:
+        if not args.domain:
+            raise QganbError("--guest needs --domain: the libvirt domain of that guest", "add --domain NAME")
+        target = SshTarget.parse(args.guest, identity=identity, known_hosts=known_hosts) if args.guest else None
+        return (SshClient(target) if target else None), args.domain, []
+    from qganb.testbed import guest
+
+    # The testbed's rpm database is empty (Debian), so its packages go in without dependency checks.
+    return SshClient(guest.ssh_target()), guest.DOMAIN, ["--nodeps"]
+
+
+def _install(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qganb.install import InstallOptions, install_rpm, install_stage
+    from qganb.run_dir import RunDir
+
+    ssh, domain, testbed_flags = _guest(args)
+    if ssh is None:
+        raise QganbError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
+    previous = Path(args.previous_rpm) if args.previous_rpm else None
+    if previous is None and not args.guest:
+        from qganb.testbed import guest
+
+        previous = guest.stock_agent_rpm()
+    options = InstallOptions(installer=args.installer, extra_flags=testbed_flags + (args.flag or []),
+                             previous_rpm=previous, unblock=args.unblock)
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    with ssh:
+        if args.rpm:
+            from qganb.recipe import load_recipes
+
+            recipes = load_recipes(args.recipe or [])
+            report = install_rpm(ssh, Path(args.rpm), domain=domain, uri=args.connect,
+                                 commands=[r.command for r in recipes],
+                                 selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],
+                                 options=options, say=say)
+        else:
+            if not args.run:
+                raise QganbError("install needs an RPM: --rpm PATH, or --run DIR of a run whose build stage ran",
+                                 "add --rpm or --run")
+            report = install_stage(RunDir(args.run), ssh, domain=domain, uri=args.connect, options=options, say=say)
+    print(f"{report.installed} runs on {report.target} (was {report.previous or 'not installed'}); "
+          f"{sum(v for k, v in report.seconds.items() if k == 'total'):.0f} s")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -80,15 +136,32 @@ def _verify(args: argparse.Namespace) -> int:
     from qganb.verify import verify_on_guest
 
     record_path = None
+    expect_version = None
+    recipe_paths = list(args.recipes)
     if args.run:
         run_dir = RunDir(args.run)
         record_path = run_dir.path / "verification.json"
-    record = verify_on_guest(args.domain, load_recipes(args.recipes), uri=args.connect, record_path=record_path)
+        if run_dir.has_stage("install"):
+            expect_version = run_dir.stage("install")["version"]
+        if not recipe_paths and run_dir.has_stage("edit"):
+            recipe_paths = run_dir.stage("edit")["recipes"]
+    if not recipe_paths:
+        raise QganbError("no recipes to verify", "name recipe files, or --run DIR of a run whose edit stage ran")
+    ssh, domain, _ = _guest(args)
+    try:
+        record = verify_on_guest(domain, load_recipes(recipe_paths), uri=args.connect, record_path=record_path,
+                                 ssh=ssh, expect_version=expect_version)
+    finally:
+        if ssh is not None:
+            ssh.close()
+    args.domain = domain
     print(f"{args.domain}: qemu-ga {record.agent_version}; "
           + ", ".join(f"{c} {'enabled' if e else 'disabled'}" for c, e in record.commands.items()))
     for case in record.cases:
         print(("PASS" if case["passed"] else "FAIL") + f"  {case['command']}: {case['case']}"
-              + ("" if case["passed"] else f"\n      expected: {case['expected']}\n      got:      {case['got']}"))
+              + (" (+ guest-check)" if case.get("guest_check") and case["passed"] else "")
+              + ("" if case["passed"] else f"\n      expected: {case['expected']}\n      got:      {case['got']}"
+                 + (f"\n      why:      {case['problem']}" if case.get("problem") else "")))
     if record_path is not None:
         print(f"record: {Path(record_path)}")
     return 0 if record.passed else 1
@@ -166,6 +239,16 @@ def _spec_add_patch(args: argparse.Namespace) -> int:
     else:
         print(result.diff, end="")
     return 0
+
+
+def _guest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guest", metavar="[USER@]HOST[:PORT]", help="the guest over SSH (default: the testbed)")
+    parser.add_argument("--domain", help="its libvirt domain (default: the testbed's)")
+    parser.add_argument("--connect", default="qemu:///system", metavar="URI",
+                        help="libvirt URI, e.g. qemu+ssh://root@hypervisor/system (default qemu:///system)")
+    parser.add_argument("--identity", metavar="KEY", help="SSH private key (default: ssh's own choice)")
+    parser.add_argument("--known-hosts", metavar="FILE",
+                        help="known_hosts to verify the guest's host key with (default ~/.ssh/known_hosts)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,12 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="guest-info must list every recipe's command as enabled; then every verify case runs through "
         "virsh. Not connected, not found (old binary), disabled (configuration) and command errors each get "
         "their own message and next step.")
-    verify.add_argument("recipes", nargs="+", metavar="RECIPE")
-    verify.add_argument("--domain", required=True, help="libvirt domain name")
-    verify.add_argument("--connect", default="qemu:///system", metavar="URI",
-                        help="libvirt URI, e.g. qemu+ssh://root@hypervisor/system (default qemu:///system)")
-    verify.add_argument("--run", metavar="DIR", help="run directory to write verification.json into")
+    verify.add_argument("recipes", nargs="*", metavar="RECIPE", help="recipe files (default: the run's recipes)")
+    _guest_arguments(verify)
+    verify.add_argument("--run", metavar="DIR", help="run directory: writes verification.json there, and expects "
+                        "the version its install stage installed")
     verify.set_defaults(handler=_verify)
+
+    install = commands.add_parser(
+        "install", help="install the patched RPM on a guest over SSH; roll back if its agent does not answer",
+        description="Check everything first (host key, root or sudo -n, the domain's agent, the installed "
+        "package and an RPM of it to roll back to, the agent's block/allow lists, SELinux), then install the RPM "
+        "on the guest in a transaction that survives a lost connection, restart qemu-guest-agent, and wait "
+        "until libvirt sees it answer guest-ping. Any failure puts the previous package back. Without --guest "
+        "and --domain, the local testbed.")
+    source = install.add_mutually_exclusive_group()
+    source.add_argument("--rpm", metavar="RPM", help="the binary qemu-guest-agent RPM to install")
+    source.add_argument("--run", metavar="DIR", help="run directory whose build stage made the RPM")
+    install.add_argument("--recipe", action="append", metavar="RECIPE",
+                         help="with --rpm: recipes whose commands to check against the agent's configuration")
+    _guest_arguments(install)
+    install.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"],
+                         help="auto: dnf, else yum, else rpm -Uvh (default auto)")
+    install.add_argument("--flag", action="append", metavar="OPTION",
+                         help="extra installer option, e.g. --flag=--nodeps (repeatable)")
+    install.add_argument("--previous-rpm", metavar="RPM",
+                         help="RPM of the package installed now, for the rollback (default: downloaded on the guest "
+                         "with dnf/yum; the testbed's stock RPM on the testbed)")
+    install.add_argument("--unblock", action="store_true",
+                         help="rewrite the configuration line that disables a new command (shown otherwise)")
+    install.set_defaults(handler=_install)
 
     recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
                                  description="Recipes (recipes/*.yaml) declare new QGA commands once; these "

@@ -220,7 +220,7 @@ class VerifyCase(_Model):
     expect: Any = None
     satisfies: Predicate | None = None
     expect_error: str | None = None
-    guest_check: str | None = None  # shell run on the guest over SSH by the install stage
+    guest_check: str | None = None  # shell line run on the guest over SSH by the verify stage
 
     @model_validator(mode="after")
     def _rules(self) -> VerifyCase:
@@ -253,9 +253,14 @@ class RecipeModel(_Model):
     returns: Returns | None = None
     implementation: Implementation
     verify: Verify
+    # SELinux booleans the command needs under a confined qemu-ga (virt_qemu_ga_t); install reports them.
+    selinux_booleans: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rules(self) -> RecipeModel:
+        for name in self.selinux_booleans:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"SELinux boolean {name!r} is not a boolean name such as virt_qemu_ga_read_nonsecurity_files")
         if not re.fullmatch(r"[\w.+ -]{1,40}", self.since):
             raise ValueError(f"`since` must be a short version string such as \"1.0\", not {self.since!r}")
         if not COMMAND_NAME.fullmatch(self.command):

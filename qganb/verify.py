@@ -18,6 +18,7 @@ from typing import Any
 from qganb.errors import AgentCommandError, QganbError
 from qganb.process import require_tool
 from qganb.recipe import Recipe
+from qganb.ssh import SshClient
 from qganb.verify_cases import CaseResult, judge
 
 DEFAULT_URI = "qemu:///system"
@@ -106,9 +107,19 @@ class VerificationRecord:
         return all(self.commands.values()) and all(c["passed"] for c in self.cases)
 
 
-def check_commands(domain: str, recipes: list[Recipe], uri: str = DEFAULT_URI) -> tuple[str, dict[str, bool]]:
-    """guest-info must list every recipe's command, enabled; else the specific error."""
+class VersionMismatch(VerifyError):
+    pass
+
+
+def check_commands(domain: str, recipes: list[Recipe], uri: str = DEFAULT_URI,
+                   expect_version: str | None = None) -> tuple[str, dict[str, bool]]:
+    """guest-info must report `expect_version` (when given) and list every recipe's command,
+    enabled; else the specific error."""
     info = agent_command(domain, "guest-info", uri=uri)
+    if expect_version is not None and info["version"] != expect_version:
+        raise VersionMismatch(
+            f"the agent in {domain} reports version {info['version']}, but the installed package is {expect_version}",
+            "an old qemu-ga still runs: `systemctl restart qemu-guest-agent` on the guest, then verify again")
     listed = {c["name"]: c["enabled"] for c in info["supported_commands"]}
     for recipe in recipes:
         if recipe.command not in listed:
@@ -119,14 +130,25 @@ def check_commands(domain: str, recipes: list[Recipe], uri: str = DEFAULT_URI) -
 
 
 def verify_on_guest(domain: str, recipes: list[Recipe], *, uri: str = DEFAULT_URI,
-                    record_path: Path | None = None) -> VerificationRecord:
-    """guest-info check, then every verify case through virsh; writes the record as JSON."""
-    version, commands = check_commands(domain, recipes, uri)
+                    record_path: Path | None = None, ssh: SshClient | None = None,
+                    expect_version: str | None = None) -> VerificationRecord:
+    """guest-info check, then every verify case through virsh, and after a passing case its
+    guest-side check over SSH (when `ssh` is given); writes the record as JSON."""
+    version, commands = check_commands(domain, recipes, uri, expect_version)
     record = VerificationRecord(domain, uri, version, commands)
     for recipe in recipes:
         for case in recipe.model.verify.cases:
             result: CaseResult = judge(recipe, case, lambda c, a: agent_command(domain, c, a, uri=uri))
-            record.cases.append(asdict(result))
+            entry = asdict(result)
+            if case.guest_check and ssh is not None and result.passed:
+                # The recipe's own shell line, run as written: nothing is formatted into it.
+                done = ssh.run(["sh", "-c", case.guest_check], check=False)
+                entry["guest_check"] = case.guest_check
+                if not done.succeeded:
+                    entry["passed"] = False
+                    entry["problem"] = (f"guest-check `{case.guest_check}` exited with status {done.returncode}"
+                                        + (f": {done.stderr.strip().splitlines()[-1]}" if done.stderr.strip() else ""))
+            record.cases.append(entry)
     record.finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if record_path is not None:
         record_path.write_text(json.dumps({**asdict(record), "passed": record.passed}, indent=2) + "\n")

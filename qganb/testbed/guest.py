@@ -25,6 +25,7 @@ from qganb import build_host, paths
 from qganb.digests import sha256_of
 from qganb.errors import QganbError
 from qganb.process import LineSink, require_tool, run
+from qganb.ssh import SshTarget
 from qganb.testbed import libvirt_host
 from qganb.testbed.debian_sources import DEFAULT_MIRROR
 from qganb.testbed.fixture_srpm import build_fixture_srpm
@@ -286,3 +287,9 @@ def current_image() -> GuestImage:
     if not images:
         raise TestbedError("no testbed image yet", "run `qganb testbed up` first")
     return GuestImage(images[-1].parent)
+
+
+def ssh_target(image: GuestImage | None = None) -> SshTarget:
+    """root on the guest through the port forward, with the testbed's key and pinned known_hosts."""
+    image = image or current_image()
+    return SshTarget("127.0.0.1", "root", ssh_port(), image.client_key, known_hosts_path())

@@ -1,0 +1,131 @@
+#!/bin/sh
+# qganb's install transaction, run on the guest as root. It runs detached from the SSH session
+# (setsid, stdin from /dev/null, output to a file), so a lost connection cannot stop it half-way:
+# it ends either with the new package and an active agent, or with the previous package restored.
+#
+#   install-transaction.sh start STATE_DIR           start "apply" detached and return at once
+#   install-transaction.sh start-restore STATE_DIR   start "restore" detached and return at once
+#
+# STATE_DIR holds what qganb uploaded, one argument per line in the *.argv files:
+#   install.argv   the command installing the new package
+#   restore.argv   the command putting the previous package back
+#   service        the agent's systemd unit
+#   config.path + config.new  (optional) the agent's EnvironmentFile and its new content
+# and receives: phase (the step running now), log, status (written once, at the end).
+# No argument is ever interpreted by a shell: each line becomes one word of "$@".
+mode=$1
+state=$2
+service=$(cat "$state/service")
+
+say() {
+    echo "qganb: $*"
+}
+
+phase() {
+    echo "$1" >"$state/phase.tmp" && mv -f "$state/phase.tmp" "$state/phase"
+    say "phase $1"
+}
+
+finish() {
+    echo "$*" >"$state/status.tmp" && mv -f "$state/status.tmp" "$state/status"
+    say "status $*"
+    exit 0
+}
+
+run_argv() {
+    argv_file="$state/$1"
+    set --
+    while IFS= read -r word; do
+        set -- "$@" "$word"
+    done <"$argv_file"
+    say "running: $*"
+    "$@"
+}
+
+unit_value() {
+    # systemd 219 (EL7) has no `systemctl show --value`: strip the "Key=" prefix instead.
+    value=$(systemctl show -p "$1" "$service")
+    echo "${value#*=}"
+}
+
+restart_and_wait() {
+    systemctl daemon-reload
+    systemctl reset-failed "$service" 2>/dev/null
+    systemctl restart "$service" || return 1
+    # With Restart=always a crashing agent looks active between restarts: require the same
+    # main PID, active, over three samples a second apart.
+    tries=0
+    stable=0
+    last=""
+    while [ "$tries" -lt 30 ]; do
+        sleep 1
+        tries=$((tries + 1))
+        state_now=$(unit_value ActiveState)
+        pid=$(unit_value MainPID)
+        if [ "$state_now" = active ] && [ "$pid" != 0 ] && [ "$pid" = "$last" ]; then
+            stable=$((stable + 1))
+            [ "$stable" -ge 3 ] && return 0
+        else
+            stable=0
+        fi
+        last=$pid
+        [ "$state_now" = failed ] && break
+    done
+    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+    return 1
+}
+
+restore() {
+    failed_step=$1
+    phase restore
+    if ! run_argv restore.argv; then
+        finish "restore-failed $failed_step"
+    fi
+    if [ -f "$state/config.orig" ]; then
+        cp -f "$state/config.orig" "$(cat "$state/config.path")"
+    fi
+    if restart_and_wait; then
+        finish "restored $failed_step"
+    fi
+    finish "restore-failed $failed_step"
+}
+
+apply() {
+    phase install
+    if ! run_argv install.argv; then
+        restore install
+    fi
+    if [ -f "$state/config.new" ]; then
+        phase configure
+        path=$(cat "$state/config.path")
+        # cp onto the existing file keeps its owner, mode and SELinux label.
+        cp -f "$path" "$state/config.orig" && cp -f "$state/config.new" "$path" || restore configure
+    fi
+    phase restart
+    if ! restart_and_wait; then
+        restore restart
+    fi
+    finish installed
+}
+
+case "$mode" in
+    start)
+        setsid sh "$0" apply "$state" </dev/null >>"$state/log" 2>&1 &
+        ;;
+    start-restore)
+        rm -f "$state/status"
+        setsid sh "$0" restore-after-check "$state" </dev/null >>"$state/log" 2>&1 &
+        ;;
+    apply)
+        echo $$ >"$state/pid"
+        apply
+        ;;
+    restore-after-check)
+        echo $$ >"$state/pid"
+        restore agent-check
+        ;;
+    *)
+        echo "usage: $0 start|start-restore STATE_DIR" >&2
+        exit 2
+        ;;
+esac
