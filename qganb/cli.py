@@ -73,23 +73,11 @@ def _testbed_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guest(args: argparse.Namespace):  # -> tuple[SshClient | None, str, list[str]]
-    """The SSH client, the domain and extra install flags: the given guest, or the local testbed."""
-    from pathlib import Path
+def _guest(args: argparse.Namespace):  # -> GuestChoice
+    from qganb.guest_target import choose_guest
 
-    from qganb.ssh import SshClient, SshTarget
-
-    identity = Path(args.identity) if args.identity else None
-    known_hosts = Path(args.known_hosts) if args.known_hosts else None
-    if args.guest or args.domain:
-        if not args.domain:
-            raise QganbError("--guest needs --domain: the libvirt domain of that guest", "add --domain NAME")
-        target = SshTarget.parse(args.guest, identity=identity, known_hosts=known_hosts) if args.guest else None
-        return (SshClient(target) if target else None), args.domain, []
-    from qganb.testbed import guest
-
-    # The testbed's rpm database is empty (Debian), so its packages go in without dependency checks.
-    return SshClient(guest.ssh_target()), guest.DOMAIN, ["--nodeps"]
+    return choose_guest(args.guest or "", args.domain or "", uri=args.connect, identity=args.identity or "",
+                        known_hosts=args.known_hosts or "")
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -98,16 +86,13 @@ def _install(args: argparse.Namespace) -> int:
     from qganb.install import InstallOptions, install_rpm, install_stage
     from qganb.run_dir import RunDir
 
-    ssh, domain, testbed_flags = _guest(args)
+    choice = _guest(args)
+    ssh, domain = choice.ssh, choice.domain
     if ssh is None:
         raise QganbError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
-    previous = Path(args.previous_rpm) if args.previous_rpm else None
-    if previous is None and not args.guest:
-        from qganb.testbed import guest
-
-        previous = guest.stock_agent_rpm()
-    options = InstallOptions(installer=args.installer, extra_flags=testbed_flags + (args.flag or []),
-                             previous_rpm=previous, unblock=args.unblock)
+    options = InstallOptions(installer=args.installer, extra_flags=choice.install_flags + (args.flag or []),
+                             previous_rpm=Path(args.previous_rpm) if args.previous_rpm else None,
+                             unblock=args.unblock)
     say = lambda line: print(line, flush=True)  # noqa: E731
     with ssh:
         if args.rpm:
@@ -124,7 +109,7 @@ def _install(args: argparse.Namespace) -> int:
                                  "add --rpm or --run")
             report = install_stage(RunDir(args.run), ssh, domain=domain, uri=args.connect, options=options, say=say)
     print(f"{report.installed} runs on {report.target} (was {report.previous or 'not installed'}); "
-          f"{sum(v for k, v in report.seconds.items() if k == 'total'):.0f} s")
+          f"{report.seconds.get('total', 0):.0f} s")
     return 0
 
 
@@ -147,7 +132,8 @@ def _verify(args: argparse.Namespace) -> int:
             recipe_paths = run_dir.stage("edit")["recipes"]
     if not recipe_paths:
         raise QganbError("no recipes to verify", "name recipe files, or --run DIR of a run whose edit stage ran")
-    ssh, domain, _ = _guest(args)
+    choice = _guest(args)
+    ssh, domain = choice.ssh, choice.domain
     try:
         record = verify_on_guest(domain, load_recipes(recipe_paths), uri=args.connect, record_path=record_path,
                                  ssh=ssh, expect_version=expect_version)
@@ -165,6 +151,55 @@ def _verify(args: argparse.Namespace) -> int:
     if record_path is not None:
         print(f"record: {Path(record_path)}")
     return 0 if record.passed else 1
+
+
+def _parse_parameter(text: str) -> tuple[str, object]:
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise QganbError(f"-p {text!r} is not NAME=VALUE", "write e.g. -p changelog='Add watchdog command'")
+    try:
+        return name, json.loads(value)  # lists, booleans and numbers as JSON; anything else is a string
+    except ValueError:
+        return name, value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qganb.run_dir import STAGES, RunDir
+    from qganb.runner import plan_run, run_stages
+
+    values: dict[str, object] = dict(_parse_parameter(p) for p in args.parameter or [])
+    given = set(values)
+    values.update({
+        "srpm": args.srpm or "", "sha256": args.sha256 or "", "changelog": values.get("changelog", ""),
+        "recipes": [str(Path(r).resolve()) for r in args.recipe] if args.recipe else None,
+        "guest": args.guest or "", "domain": args.domain or "", "connect": args.connect,
+        "identity": args.identity or "", "known_hosts": args.known_hosts or "",
+        "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
+    })
+    run_dir = RunDir(args.run) if args.run else RunDir.create()
+    if values["recipes"] is None:
+        if args.from_stage != STAGES[0] and run_dir.has_stage("edit"):
+            values["recipes"] = run_dir.stage("edit")["recipes"]
+        else:
+            raise QganbError("qganb run needs at least one --recipe", "add --recipe recipes/NAME.yaml")
+    values["run_dir"] = str(run_dir.path)
+    plan = plan_run(values, given=given, from_stage=args.from_stage, until_stage=args.until_stage)
+    print(f"run directory: {run_dir.path}", flush=True)
+    result = run_stages(plan, run_dir, say=lambda line: print(line, flush=True),
+                        on_line=(lambda line: print("      " + line, flush=True)) if not args.quiet else None)
+    print("summary: " + ", ".join(f"{s} {t:.0f} s" for s, t in result.timings.items()))
+    if (run_dir.path / "verification.json").is_file() and "verify" in plan.stages:
+        import json
+
+        record = json.loads((run_dir.path / "verification.json").read_text())
+        print(f"verification: {'passed' if record['passed'] else 'FAILED'} "
+              f"({sum(c['passed'] for c in record['cases'])}/{len(record['cases'])} cases)")
+    print(f"report: {result.report}")
+    return 0
 
 
 def _recipe_apply(args: argparse.Namespace) -> int:
@@ -356,11 +391,34 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--flag", action="append", metavar="OPTION",
                          help="extra installer option, e.g. --flag=--nodeps (repeatable)")
     install.add_argument("--previous-rpm", metavar="RPM",
-                         help="RPM of the package installed now, for the rollback (default: downloaded on the guest "
-                         "with dnf/yum; the testbed's stock RPM on the testbed)")
+                         help="RPM of the package installed now, for the rollback (default: the copy qganb kept "
+                         "when it installed that package, else downloaded on the guest with dnf/yum)")
     install.add_argument("--unblock", action="store_true",
                          help="rewrite the configuration line that disables a new command (shown otherwise)")
     install.set_defaults(handler=_install)
+
+    from qganb.run_dir import STAGES
+
+    run = commands.add_parser(
+        "run", help="run the stage notebooks headless with papermill: src.rpm to a verified guest",
+        description="Execute notebooks/01-fetch ... 08-verify with papermill into one run directory "
+        "(runs/<id>/), streaming each stage's output. Stops at the first failing cell; --from resumes there. "
+        "Writes report.html. Without --srpm, --guest and --domain: the local testbed.")
+    run.add_argument("--recipe", action="append", metavar="RECIPE", help="recipe YAML (repeatable)")
+    run.add_argument("--srpm", metavar="URL|PATH", help="the src.rpm (default: the testbed fixture)")
+    run.add_argument("--sha256", help="expected sha256 of the src.rpm")
+    _guest_arguments(run)
+    run.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"])
+    run.add_argument("--flag", action="append", metavar="OPTION", help="extra installer option (repeatable)")
+    run.add_argument("--unblock", action="store_true", help="rewrite a configuration line that disables a new command")
+    run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")
+    run.add_argument("--from", dest="from_stage", default=STAGES[0], metavar="STAGE",
+                     help=f"first stage ({', '.join(STAGES)}); resumes a run in --run DIR")
+    run.add_argument("--until", dest="until_stage", default=STAGES[-1], metavar="STAGE", help="last stage")
+    run.add_argument("-p", "--parameter", action="append", metavar="NAME=VALUE",
+                     help="another notebook parameter, e.g. -p changelog=TEXT (JSON values allowed)")
+    run.add_argument("-q", "--quiet", action="store_true", help="do not stream the stages' output")
+    run.set_defaults(handler=_run)
 
     recipe = commands.add_parser("recipe", help="apply, validate and preview recipes on a QEMU source tree",
                                  description="Recipes (recipes/*.yaml) declare new QGA commands once; these "

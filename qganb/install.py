@@ -11,7 +11,9 @@ package restored. Last, libvirt must see the new agent answer guest-ping, else i
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qganb import paths
 from qganb.agent_config import AgentConfig, Blocked, parse_unit
 from qganb.errors import QganbError
 from qganb.process import output_of
@@ -63,7 +66,9 @@ class RollbackFailed(InstallRolledBack):
 class InstallOptions:
     installer: str = "auto"  # rpm, dnf, yum, or auto: dnf, else yum, else rpm
     extra_flags: list[str] = field(default_factory=list)  # e.g. ["--nodeps"]
-    previous_rpm: Path | None = None  # the installed package's RPM, when the guest cannot download it
+    # The installed package's RPM for the rollback. Else: one qganb installed before (kept in its
+    # cache by NEVRA), else downloaded on the guest by dnf/yum.
+    previous_rpm: Path | None = None
     unblock: bool = False  # rewrite the agent's configuration line that blocks a new command
     service: str = "qemu-guest-agent"
     agent_timeout: float = 120.0  # restart to guest-ping through libvirt; its reconnect can take ~60 s
@@ -122,7 +127,8 @@ def local_rpm_field(rpm: Path, query: str) -> str:
 
 
 def _installed(ssh: SshClient, name: str) -> str | None:
-    done = ssh.run(["rpm", "-q", "--qf", NEVRA_FORMAT, name], check=False)
+    # As root: the rpm database is not readable by other users everywhere (Debian keeps it per user).
+    done = ssh.run(["rpm", "-q", "--qf", NEVRA_FORMAT, name], as_root=True, check=False)
     if done.returncode == 127:
         raise InstallError(f"{ssh.target} has no `rpm` command", "install RPMs only on RPM-based guests")
     if done.returncode != 0:
@@ -189,9 +195,11 @@ class _Transaction:
         self.offset = 0
         self.tail: list[str] = []
         self.started = False
+        self.finished = False
 
     def start(self, mode: str) -> None:
         self.started = True
+        self.finished = False
         self.ssh.run(["rm", "-f", f"{self.state}/pid"], as_root=True)
         self.ssh.run(["sh", f"{self.state}/install-transaction.sh", mode, self.state], as_root=True)
 
@@ -223,6 +231,7 @@ class _Transaction:
                 lost_since = None
                 if done.succeeded:
                     self._stream_log()
+                    self.finished = True
                     return done.stdout.strip()
                 if not self._script_alive():
                     gone += 1
@@ -348,10 +357,11 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             raise InstallError(f"after the install the guest reports {now}, not {new_nevra}",
                                f"see {state}/log on the guest")
         transaction.remove()
-    except ConnectionLost:
-        raise  # the guest-side transaction is still running: leave its state directory alone
+        remember_rpm(rpm)
+    except (ConnectionLost, RollbackFailed):
+        raise  # the transaction still runs, or the operator needs its files: leave them on the guest
     except BaseException:
-        if not transaction.started:
+        if not transaction.started or transaction.finished:
             transaction.remove()
         raise
     seconds["total"] = time.monotonic() - started
@@ -375,6 +385,10 @@ def _previous_rpm(ssh: SshClient, installer: str, previous: str, options: Instal
                 f"pass the RPM of {previous}")
         uploads.append(options.previous_rpm)
         return f"{state}/{options.previous_rpm.name}"
+    kept = remembered_rpm(previous)
+    if kept is not None:
+        uploads.append(kept)
+        return f"{state}/{kept.name}"
     download = {"dnf": ["dnf", "download", f"--destdir={state}"],
                 "yum": ["yumdownloader", f"--destdir={state}"]}.get(installer)
     if download is not None:
@@ -386,6 +400,30 @@ def _previous_rpm(ssh: SshClient, installer: str, previous: str, options: Instal
         f"no RPM of the installed {previous} to roll back to"
         + (" (the guest's repositories do not offer it)" if download else " (the guest has neither dnf nor yum)"),
         "pass it with --previous-rpm PATH; the install changes nothing until it has one")
+
+
+def _remembered_dir() -> Path:
+    path = paths.cache_dir() / "installed-rpms"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remember_rpm(rpm: Path) -> Path:
+    """Keep a copy of an RPM qganb installed (or that a guest runs), named by NEVRA, so that a later
+    install can roll back to it without the operator finding it again."""
+    nevra = local_rpm_field(rpm, NEVRA_FORMAT)
+    kept = _remembered_dir() / nevra / rpm.name
+    if not kept.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        scratch = kept.with_name(f".{rpm.name}.partial")
+        shutil.copyfile(rpm, scratch)
+        os.replace(scratch, kept)
+    return kept
+
+
+def remembered_rpm(nevra: str) -> Path | None:
+    found = sorted((_remembered_dir() / nevra).glob("*.rpm"))
+    return found[0] if found else None
 
 
 def _check_previous_on_guest(ssh: SshClient, path: str, previous: str) -> None:
@@ -413,7 +451,8 @@ def _raise_for(status: str, transaction: _Transaction, previous: str | None, dom
         raise InstallRolledBack(
             f"{what}; {back}" + ("; its agent answers guest-ping" if answers else
                                  "; but its agent does not answer guest-ping yet"),
-            f"read the guest's install log (below, and {transaction.state}/log on the guest)", tail)
+            "read the guest's install log below" + (f" (all of it: {transaction.log_path})" if transaction.log_path else ""),
+            tail)
     raise RollbackFailed(
         f"{what}, and putting {previous or 'nothing'} back failed too ({status})",
         f"on the guest, read {transaction.state}/log, then reinstall the previous package by hand "

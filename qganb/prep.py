@@ -138,3 +138,10 @@ def dist_of(release: str) -> str | None:
     """The %{dist} a vendor built with, read off the Release (`3.el7` -> `.el7`)."""
     match = re.search(r"(\.(el\d+|fc\d+)[^.]*)", release)
     return match.group(1) if match else None
+
+
+def prep_stage(run_dir: RunDir, *, nodeps: bool | None = None, on_line: LineSink | None = None) -> PreppedTree:
+    """prep() on the src.rpm the fetch stage recorded in `run_dir`."""
+    fetched = run_dir.stage("fetch")
+    fields = {k: fetched[k] for k in ("sha256", "name", "epoch", "version", "release", "signature")}
+    return prep(SourceRpm(Path(fetched["path"]), **fields), run_dir, nodeps=nodeps, on_line=on_line)

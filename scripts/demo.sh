@@ -27,4 +27,24 @@ rpm=$(ls "$run"/rpmbuild/RPMS/*/*.rpm)
 echo
 echo "== 4. The RPM's own qemu-ga answers both new commands (unix socket, this host)"
 "$qganb" recipe verify-rpm "${recipes[@]}" --rpm "$rpm"
-echo "run directory: $run (manifest.json, logs/, patch/, rpmbuild/)"
+
+echo
+echo "== 5. The test guest: a libvirt domain running the stock agent"
+"$qganb" testbed up
+trap '"$qganb" testbed down' EXIT
+virsh -c qemu:///system qemu-agent-command qganb-testbed '{"execute":"guest-info"}' \
+  | python3 -c 'import json,sys; i=json.load(sys.stdin)["return"]; print("stock qemu-ga", i["version"], "with", len(i["supported_commands"]), "commands; guest-set-watchdog-timeout listed:", any(c["name"]=="guest-set-watchdog-timeout" for c in i["supported_commands"]))'
+
+echo
+echo "== 6. install over SSH (pinned host key), restart the agent, roll back if it does not answer"
+"$qganb" install --run "$run"
+
+echo
+echo "== 7. The new commands answer through virsh"
+for call in '{"execute":"guest-set-watchdog-timeout","arguments":{"timeout":60}}' '{"execute":"guest-get-cpu-usage-rate"}'; do
+  echo "\$ virsh qemu-agent-command qganb-testbed '$call'"
+  virsh -c qemu:///system qemu-agent-command qganb-testbed "$call"
+done
+"$qganb" verify --run "$run"
+echo "run directory: $run (manifest.json, logs/, patch/, rpmbuild/, verification.json)"
+echo "(the guest stops now; \`qganb testbed up\` boots it again in ~25 s)"

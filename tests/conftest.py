@@ -72,3 +72,23 @@ def testbed_guest():
     timings = guest.up()
     yield guest.current_image(), timings
     guest.down()
+
+
+SEED_RECIPES = ["guest-set-watchdog-timeout", "guest-get-cpu-usage-rate"]
+
+
+@pytest.fixture(scope="session")
+def patched_run(tmp_path_factory: pytest.TempPathFactory):
+    """A run directory whose pipeline built the patched agent RPM from the testbed's own fixture
+    (el7 style, QEMU 7.2) with the two seed recipes."""
+    from qganb.pipeline import run_packaging
+    from qganb.run_dir import RunDir
+    from qganb.testbed import guest
+    from qganb.testbed.fixture_srpm import build_fixture_srpm
+
+    fixture = build_fixture_srpm(*guest.STOCK_FIXTURE)
+    run_dir = RunDir(tmp_path_factory.mktemp("patched-run"))
+    root = Path(__file__).resolve().parents[1]
+    run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
+                  say=lambda line: None)
+    return run_dir

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import select
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from qganb import build_host
 from qganb.install import NEVRA_FORMAT, local_rpm_field
 from qganb.process import run
 from qganb.rpm_payload import extract_payload
-from qganb.ssh import SshClient
+from qganb.ssh import RemoteResult, SshClient
 from qganb.testbed import guest, libvirt_host
 from qganb.verify import wait_for_agent
 
@@ -56,13 +55,14 @@ cp -a {payload}/. %{{buildroot}}/
     return next((top / "RPMS").rglob("*.rpm"))
 
 
-def testbed_ssh(command: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(guest.ssh_argv(guest.current_image(), command), capture_output=True, text=True,
-                          check=check)
+def on_testbed(command: list[str], check: bool = True) -> RemoteResult:
+    """`command` as root on the testbed, each word quoted for the guest's shell."""
+    with SshClient(guest.ssh_target()) as ssh:
+        return ssh.run(command, check=check)
 
 
 def installed_agent() -> str:
-    return testbed_ssh(["rpm", "-q", "--qf", NEVRA_FORMAT, "qemu-guest-agent"]).stdout.strip()
+    return on_testbed(["rpm", "-q", "--qf", NEVRA_FORMAT, "qemu-guest-agent"]).stdout.strip()
 
 
 def put_stock_agent_back() -> None:
@@ -71,8 +71,8 @@ def put_stock_agent_back() -> None:
     if installed_agent() != local_rpm_field(stock, NEVRA_FORMAT):
         with SshClient(guest.ssh_target()) as ssh:
             ssh.upload([stock], "/var/tmp")
-        testbed_ssh(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
-        testbed_ssh(["systemctl", "restart", "qemu-guest-agent"])
+        on_testbed(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
+        on_testbed(["systemctl", "restart", "qemu-guest-agent"])
     wait_for_agent(guest.DOMAIN, timeout=120)
 
 
@@ -131,6 +131,10 @@ class TcpProxy:
                 except OSError:
                     pass
         self.pairs.clear()
+
+    def reopen(self) -> None:
+        """The link is back: accept connections again."""
+        self.open = True
 
     def close(self) -> None:
         self.cut()

@@ -1,0 +1,178 @@
+"""`qganb run`: the stage notebooks executed headless with papermill into one run directory.
+
+Parameters are checked strictly against each notebook's `parameters` cell before any stage runs
+(papermill itself only warns about unknown ones). Each stage's cell output streams to the terminal
+and to `logs/<stage>.notebook.log`; the first failing cell stops the run with its error and the log
+tail, and `--from STAGE` resumes there. The end writes `report.html`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qganb import paths
+from qganb.errors import QganbError
+from qganb.run_dir import STAGES, RunDir
+
+Say = Callable[[str], None]
+
+
+class RunnerError(QganbError):
+    pass
+
+
+class ParameterError(RunnerError):
+    pass
+
+
+class StageFailed(RunnerError):
+    def __init__(self, stage: str, notebook: Path, cell: int | None, ename: str, evalue: str,
+                 tail: list[str], run_dir: Path) -> None:
+        self.stage = stage
+        self.notebook = notebook
+        self.cell = cell
+        self.tail = tail
+        where = f" in cell {cell}" if cell is not None else ""
+        super().__init__(f"stage {stage} failed{where}: {ename}: {evalue}",
+                         f"see {notebook}; fix the cause, then resume with `qganb run --run {run_dir} --from {stage}`")
+
+    def details(self) -> str:
+        return "\n".join([f"notebook: {self.notebook}", f"last {len(self.tail)} lines of its output:",
+                          *(f"  {line}" for line in self.tail)])
+
+
+def notebooks_dir() -> Path:
+    root = paths.source_checkout()
+    if root is None or not (root / "notebooks").is_dir():
+        raise RunnerError("the stage notebooks are not next to this qganb", "run qganb from its project checkout")
+    return root / "notebooks"
+
+
+def notebook_of(stage: str) -> Path:
+    return notebooks_dir() / f"{STAGES.index(stage) + 1:02d}-{stage}.ipynb"
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(notebook)))
+
+
+@dataclass
+class RunPlan:
+    stages: list[str]
+    parameters: dict[str, dict[str, Any]]  # stage -> the parameters it gets
+
+
+def plan_run(values: dict[str, Any], *, given: set[str] | None = None, from_stage: str = STAGES[0],
+             until_stage: str = STAGES[-1]) -> RunPlan:
+    """Which stages run with which parameters. Every parameter a notebook declares must have a
+    value here, and every name in `given` (what the user passed with -p) must be declared by some
+    stage notebook: a typo is an error, not a silently ignored value."""
+    for name, stage in (("--from", from_stage), ("--until", until_stage)):
+        if stage not in STAGES:
+            raise ParameterError(f"{name} {stage!r} is not a stage", f"pick one of: {', '.join(STAGES)}")
+    first, last = STAGES.index(from_stage), STAGES.index(until_stage)
+    if first > last:
+        raise ParameterError(f"--from {from_stage} comes after --until {until_stage}", "swap them")
+    declared = {stage: declared_parameters(notebook_of(stage)) for stage in STAGES}
+    every = sorted({name for names in declared.values() for name in names})
+    unknown = sorted((given or set()) - set(every))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}", f"the stage notebooks take: {', '.join(every)}")
+    stages = list(STAGES[first:last + 1])
+    parameters: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        missing = sorted(set(declared[stage]) - set(values))
+        if missing:
+            raise ParameterError(f"{notebook_of(stage).name} declares parameter(s) qganb run has no value for: "
+                                 f"{', '.join(missing)}", "give them with -p NAME=VALUE")
+        parameters[stage] = {k: values[k] for k in declared[stage]}
+    return RunPlan(stages, parameters)
+
+
+class _TeeLog:
+    """A file-like sink for papermill's stdout_file: lines go to the terminal and the stage log."""
+
+    def __init__(self, path: Path, on_line: Say | None) -> None:
+        self.file = path.open("w", encoding="utf-8")
+        self.on_line = on_line
+        self.tail: collections.deque[str] = collections.deque(maxlen=40)
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        self.file.flush()
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.tail.append(line)
+            if self.on_line is not None:
+                self.on_line(line)
+        return len(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.pending:
+            self.write("\n")
+        self.file.close()
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    report: Path | None = None
+
+
+def run_stages(plan: RunPlan, run_dir: RunDir, *, say: Say = print, on_line: Say | None = None) -> RunResult:
+    """Execute the planned notebooks in order into `run_dir/notebooks/`; stop at the first failure."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir = run_dir.subdir("notebooks")
+    result = RunResult(run_dir.path, _load_timings(run_dir))
+    if plan.stages[0] != STAGES[0]:
+        run_dir.stage(STAGES[STAGES.index(plan.stages[0]) - 1])  # the stage before must have run
+    for number, stage in enumerate(plan.stages, 1):
+        notebook = notebook_of(stage)
+        output = out_dir / notebook.name
+        say(f"[{number}/{len(plan.stages)}] {stage}: {notebook.name}")
+        log = _TeeLog(run_dir.log(f"{stage}.notebook"), on_line)
+        started = time.monotonic()
+        try:
+            papermill.execute_notebook(str(notebook), str(output), parameters=plan.parameters[stage],
+                                       cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                       log_output=False, stdout_file=log, stderr_file=log,
+                                       report_mode=False)
+        except PapermillExecutionError as exc:
+            log.close()
+            result.timings[stage] = round(time.monotonic() - started, 1)
+            _save_timings(run_dir, result.timings, failed=stage)
+            raise StageFailed(stage, output, exc.exec_count, exc.ename, exc.evalue, list(log.tail),
+                              run_dir.path) from exc
+        log.close()
+        result.timings[stage] = round(time.monotonic() - started, 1)
+        _save_timings(run_dir, result.timings)
+        say(f"      done in {result.timings[stage]:.1f} s")
+    from qganb.report import write_report
+
+    result.report = write_report(run_dir, result.timings)
+    return result
+
+
+def _load_timings(run_dir: RunDir) -> dict[str, float]:
+    path = run_dir.path / "timings.json"
+    return json.loads(path.read_text())["stages"] if path.is_file() else {}
+
+
+def _save_timings(run_dir: RunDir, timings: dict[str, float], failed: str | None = None) -> None:
+    (run_dir.path / "timings.json").write_text(json.dumps({"stages": timings, "failed": failed}, indent=2) + "\n")

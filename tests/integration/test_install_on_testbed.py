@@ -1,0 +1,224 @@
+"""The install stage on the real testbed guest: OpenSSH with the pinned host key, rpm on the guest,
+systemd restarting the agent, libvirt answering for it. Every test ends with the agent answering
+guest-ping through `virsh qemu-agent-command`, whatever went wrong on the way."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from qganb.install import InstallOptions, InstallRolledBack, install_rpm, install_stage, remember_rpm
+from qganb.ssh import AuthenticationFailed, ConnectionLost, HostKeyRejected, HostUnreachable, SshClient, \
+    SshTarget, SudoUnavailable
+from qganb.testbed import guest, libvirt_host
+from qganb.verify import AgentNotConfigured, CommandDisabled, CommandNotFound, UnknownDomain, agent_command, \
+    check_commands, verify_on_guest
+from tests.guest_faults import TcpProxy, build_broken_agent_rpm, domain_without_agent_channel, fresh_key, \
+    installed_agent, known_hosts_for_port, put_stock_agent_back, on_testbed, wait_until
+
+pytestmark = [pytest.mark.testbed, pytest.mark.fixture_build]
+SYSCONFIG = "/etc/sysconfig/qemu-ga"
+
+
+@pytest.fixture()
+def stock_guest(testbed_guest):
+    """The testbed with its stock agent; afterwards, the agent must answer guest-ping through virsh."""
+    put_stock_agent_back()
+    remember_rpm(guest.stock_agent_rpm())
+    stock = installed_agent()
+    yield stock
+    assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120), "the guest was left without an agent"
+    assert agent_command(guest.DOMAIN, "guest-ping") == {}
+
+
+def options(**kwargs) -> InstallOptions:  # type: ignore[no-untyped-def]
+    # No --previous-rpm: the rollback RPM is the copy qganb keeps of what it installed (the stock one
+    # is remembered by the fixture, as the CLI does for the testbed).
+    return InstallOptions(extra_flags=["--nodeps"], **kwargs)
+
+
+def nothing_left_on_the_guest() -> bool:
+    return on_testbed(["find", "/var/tmp", "-maxdepth", "1", "-name", "qganb-install.*"]).stdout.strip() == ""
+
+
+def test_the_pipelines_rpm_replaces_the_stock_agent_and_answers_through_virsh(stock_guest, patched_run) -> None:
+    recipes_dir = Path(__file__).resolve().parents[2] / "recipes"
+    from qganb.recipe import load_recipe
+
+    watchdog = load_recipe(recipes_dir / "guest-set-watchdog-timeout.yaml")
+    with pytest.raises(CommandNotFound):
+        check_commands(guest.DOMAIN, [watchdog])
+    said: list[str] = []
+    with SshClient(guest.ssh_target()) as ssh:
+        report = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
+    assert report.previous == stock_guest and report.installed.endswith(".qganb1.x86_64")
+    assert installed_agent() == report.installed
+    assert "SELinux: absent on the guest; no booleans apply" in said
+    assert nothing_left_on_the_guest()
+
+    # The new command, through libvirt exactly as an operator would call it.
+    done = subprocess.run(["virsh", "-c", "qemu:///system", "qemu-agent-command", guest.DOMAIN,
+                           '{"execute":"guest-set-watchdog-timeout","arguments":{"timeout":75}}'],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["return"] == {"path": "/etc/modprobe.d/watchdog.conf", "heartbeat": 75}
+    assert on_testbed(["cat", "/etc/modprobe.d/watchdog.conf"]).stdout == "options i6300esb heartbeat=75\n"
+
+    verify = subprocess.run([sys.executable, "-m", "qganb", "verify", "--run", str(patched_run.path)],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "PASS  guest-set-watchdog-timeout: sets a 60 s heartbeat (+ guest-check)" in verify.stdout
+    record = json.loads((patched_run.path / "verification.json").read_text())
+    assert record["passed"] and record["agent_version"] == report.version
+    assert patched_run.stage("install")["installed"] == report.installed
+
+
+def test_an_agent_that_exits_at_start_is_rolled_back(stock_guest, tmp_path: Path) -> None:
+    broken = build_broken_agent_rpm(guest.stock_agent_rpm(), tmp_path)
+    with SshClient(guest.ssh_target()) as ssh, pytest.raises(InstallRolledBack) as failure:
+        install_rpm(ssh, broken, domain=guest.DOMAIN, options=options(), say=lambda _: None)
+    assert "the new agent did not stay active after the restart" in str(failure.value)
+    assert f"the previous package {stock_guest} is back; its agent answers guest-ping" in str(failure.value)
+    assert "Start request repeated too quickly" in failure.value.details() or "FAILURE" in failure.value.details()
+    assert installed_agent() == stock_guest
+
+
+def test_a_blocking_line_is_shown_and_changed_only_when_asked(stock_guest, patched_run) -> None:
+    original = on_testbed(["cat", SYSCONFIG]).stdout
+    blocking = next(line for line in original.splitlines() if line.startswith("BLACKLIST_RPC="))
+    with SshClient(guest.ssh_target()) as ssh:
+        ssh.run(["sed", "-i", f"s/^BLACKLIST_RPC=.*/{blocking},guest-get-cpu-usage-rate/", SYSCONFIG])
+        try:
+            said: list[str] = []
+            install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
+            advice = next(line for line in said if line.startswith("configuration: "))
+            assert f"{SYSCONFIG}:7: {blocking},guest-get-cpu-usage-rate" in advice
+            assert f"change it to: {blocking}\n" in advice
+            assert on_testbed(["cat", SYSCONFIG]).stdout != original  # not changed without --unblock
+            with pytest.raises(CommandDisabled, match="guest-get-cpu-usage-rate is disabled"):
+                verify_on_guest(guest.DOMAIN, _recipes(patched_run))
+
+            install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(unblock=True), say=lambda _: None)
+            assert on_testbed(["cat", SYSCONFIG]).stdout == original
+            assert verify_on_guest(guest.DOMAIN, _recipes(patched_run), ssh=ssh).passed
+        finally:
+            ssh.run(["cp", "/dev/stdin", SYSCONFIG], input_text=original)
+
+
+def _recipes(run_dir):  # type: ignore[no-untyped-def]
+    from qganb.recipe import load_recipes
+
+    return load_recipes(run_dir.stage("edit")["recipes"])
+
+
+def test_a_lost_connection_mid_install_leaves_a_working_agent(stock_guest, patched_run, tmp_path: Path) -> None:
+    proxy = TcpProxy(guest.ssh_port())
+    target = SshTarget("127.0.0.1", "root", proxy.port, guest.current_image().client_key,
+                       known_hosts_for_port(tmp_path / "known_hosts", proxy.port))
+
+    def cut_when_installing(line: str) -> None:
+        if line == "  guest: install":
+            proxy.cut()
+
+    try:
+        with SshClient(target) as ssh, pytest.raises(ConnectionLost) as lost:
+            install_stage(patched_run, ssh, domain=guest.DOMAIN,
+                          options=options(reconnect_timeout=8), say=cut_when_installing)
+    finally:
+        proxy.close()
+    assert "the transaction goes on by itself on the guest" in str(lost.value)
+    # The guest finished on its own: the new package, its agent answering.
+    status = lambda: on_testbed(["sh", "-c", "cat /var/tmp/qganb-install.*/status"], check=False).stdout  # noqa: E731
+    assert wait_until(lambda: status().strip() == "installed", 120), status()
+    assert installed_agent().endswith(".qganb1.x86_64")
+    assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120)
+    on_testbed(["sh", "-c", "rm -rf /var/tmp/qganb-install.*"])
+
+
+def test_a_short_outage_is_ridden_out_by_a_sudo_user(stock_guest, patched_run, tmp_path: Path) -> None:
+    _add_user("qganbop", sudo=True)
+    proxy = TcpProxy(guest.ssh_port())
+    target = SshTarget("127.0.0.1", "qganbop", proxy.port, guest.current_image().client_key,
+                       known_hosts_for_port(tmp_path / "known_hosts", proxy.port))
+
+    def outage_when_installing(line: str) -> None:
+        if line == "  guest: install":
+            proxy.cut()
+            threading.Timer(6, proxy.reopen).start()
+
+    try:
+        with SshClient(target) as ssh:
+            report = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(reconnect_timeout=60),
+                                   say=outage_when_installing)
+            assert ssh.sudo
+    finally:
+        proxy.close()
+    assert installed_agent() == report.installed
+    assert nothing_left_on_the_guest()
+
+
+def _add_user(name: str, *, sudo: bool) -> None:
+    if on_testbed(["id", name], check=False).returncode != 0:
+        on_testbed(["useradd", "-m", "-s", "/bin/sh", name])
+    home = f"/home/{name}"
+    on_testbed(["install", "-d", "-m", "700", "-o", name, "-g", name, f"{home}/.ssh"])
+    on_testbed(["install", "-m", "600", "-o", name, "-g", name, "/root/.ssh/authorized_keys",
+                 f"{home}/.ssh/authorized_keys"])
+    if sudo:
+        with SshClient(guest.ssh_target()) as ssh:
+            ssh.run(["tee", f"/etc/sudoers.d/{name}"], input_text=f"{name} ALL=(ALL) NOPASSWD: ALL\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _install_fails_without_change(target: SshTarget, stock: str, error: type[Exception], match: str,
+                                  domain: str = guest.DOMAIN) -> None:
+    with SshClient(target) as ssh, pytest.raises(error, match=match):
+        install_rpm(ssh, guest.stock_agent_rpm(), domain=domain, options=options(), say=lambda _: None)
+    assert installed_agent() == stock
+    assert nothing_left_on_the_guest()
+
+
+def test_an_unreachable_host(stock_guest) -> None:
+    target = SshTarget("127.0.0.1", "root", _free_port(), guest.current_image().client_key, guest.known_hosts_path())
+    _install_fails_without_change(target, stock_guest, HostUnreachable, "cannot reach root@127.0.0.1:.*Connection refused")
+
+
+def test_a_wrong_or_unknown_host_key_is_refused(stock_guest, tmp_path: Path) -> None:
+    other = fresh_key(tmp_path)
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{guest.ssh_port()} {' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n")
+    key = guest.current_image().client_key
+    _install_fails_without_change(SshTarget("127.0.0.1", "root", guest.ssh_port(), key, wrong), stock_guest,
+                                  HostKeyRejected, "differs from the one pinned")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    _install_fails_without_change(SshTarget("127.0.0.1", "root", guest.ssh_port(), key, empty), stock_guest,
+                                  HostKeyRejected, "is not in .*empty_known_hosts; refused")
+
+
+def test_a_bad_key_or_no_sudo(stock_guest, tmp_path: Path) -> None:
+    known = guest.known_hosts_path()
+    _install_fails_without_change(SshTarget("127.0.0.1", "root", guest.ssh_port(), fresh_key(tmp_path), known),
+                                  stock_guest, AuthenticationFailed, "refused our key for root")
+    _add_user("nosudo", sudo=False)
+    _install_fails_without_change(
+        SshTarget("127.0.0.1", "nosudo", guest.ssh_port(), guest.current_image().client_key, known),
+        stock_guest, SudoUnavailable, "cannot run commands as root with `sudo -n`: sudo: a password is required")
+
+
+def test_an_unknown_domain_or_one_without_agent_channel(stock_guest, tmp_path: Path) -> None:
+    target = guest.ssh_target()
+    _install_fails_without_change(target, stock_guest, UnknownDomain, "no domain 'no-such-domain'", "no-such-domain")
+    with domain_without_agent_channel(tmp_path) as name:
+        _install_fails_without_change(target, stock_guest, AgentNotConfigured, f"{name} has no guest agent channel",
+                                      name)
