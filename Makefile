@@ -6,7 +6,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 STAMP := $(VENV)/.qganb-installed
 QGANB := $(VENV)/bin/qganb
 
-.PHONY: setup host-packages test demo bench clean-cache
+.PHONY: setup host-packages test demo bench lab clean-cache
 
 setup: host-packages $(STAMP)
 
@@ -24,6 +24,10 @@ test: setup
 
 demo: setup
 	@scripts/demo.sh
+
+# JupyterLab on the stage notebooks (headless machines: open the printed URL through an SSH tunnel).
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1
 
 bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py

@@ -7,6 +7,8 @@ from __future__ import annotations
 import collections
 import html
 import json
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -95,6 +97,10 @@ class LogTail:
     def __call__(self, line: str) -> None:
         self.lines.append(line)
         self.count += 1
+        if os.environ.get("QGANB_STREAM_LOGS"):
+            # Under `qganb run` the kernel's own stderr is the operator's terminal: stream there,
+            # keeping the executed notebook small.
+            print(f"      | {line}", file=sys.__stderr__, flush=True)
         if self._handle is not None and (self.count % 20 == 0 or line.startswith(("+ ", "error", "Wrote:"))):
             self._handle.update(self._html())
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from qganb import paths
 from qganb.agent_config import AgentConfig, Blocked, parse_unit
+from qganb.digests import sha256_of
 from qganb.errors import QganbError
 from qganb.process import output_of
 from qganb.run_dir import RunDir
@@ -32,6 +33,7 @@ from qganb.verify import DEFAULT_URI, AgentNotConnected, agent_command, wait_for
 AGENT_PACKAGE = "qemu-guest-agent"
 SCRIPT = Path(__file__).resolve().parent / "guest_scripts" / "install-transaction.sh"
 NEVRA_FORMAT = "%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n"
+HEADER_DIGEST = "%{SHA1HEADER}\n"  # tells two builds with one NEVRA apart; rpm 4.11 (EL7) has it too
 # The booleans that decide what a confined qemu-ga (virt_qemu_ga_t) may do beyond its defaults.
 AGENT_BOOLEANS = ("virt_qemu_ga_read_nonsecurity_files", "virt_qemu_ga_run_unconfined", "virt_qemu_ga_manage_ssh")
 INSTALLERS = ("auto", "rpm", "dnf", "yum")
@@ -126,9 +128,9 @@ def local_rpm_field(rpm: Path, query: str) -> str:
     return output_of(["rpm", "-qp", "--nosignature", "--qf", query, rpm]).strip()
 
 
-def _installed(ssh: SshClient, name: str) -> str | None:
+def _installed(ssh: SshClient, name: str, query: str = NEVRA_FORMAT) -> str | None:
     # As root: the rpm database is not readable by other users everywhere (Debian keeps it per user).
-    done = ssh.run(["rpm", "-q", "--qf", NEVRA_FORMAT, name], as_root=True, check=False)
+    done = ssh.run(["rpm", "-q", "--qf", query, name], as_root=True, check=False)
     if done.returncode == 127:
         raise InstallError(f"{ssh.target} has no `rpm` command", "install RPMs only on RPM-based guests")
     if done.returncode != 0:
@@ -316,7 +318,7 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             if previous is None:
                 restore_argv = ["rpm", "-e", *rpm_flags, name]
             else:
-                previous_path = _previous_rpm(ssh, installer, previous, options, state, uploads)
+                previous_path = _previous_rpm(ssh, installer, name, previous, options, state, local, uploads)
                 restore_argv = ["rpm", "-Uvh", "--oldpackage", "--replacepkgs", *rpm_flags, previous_path]
             _write_argv(local / "install.argv", install_argv)
             _write_argv(local / "restore.argv", restore_argv)
@@ -330,8 +332,8 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             say(f"uploading {rpm.name} to {ssh.target}:{state}")
             upload_start = time.monotonic()
             ssh.upload(uploads, state)
-            if previous is not None and options.previous_rpm is not None:
-                _check_previous_on_guest(ssh, f"{state}/{options.previous_rpm.name}", previous)
+            if previous is not None:
+                _check_previous_on_guest(ssh, restore_argv[-1], previous)
             seconds["upload"] = time.monotonic() - upload_start
 
         say(f"installing: {shlex.join(install_argv)}")
@@ -352,10 +354,13 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
             _raise_for(status, transaction, previous, domain, uri, options)
         seconds["agent"] = time.monotonic() - agent_start
-        now = _installed(ssh, name)
-        if now != new_nevra:
-            raise InstallError(f"after the install the guest reports {now}, not {new_nevra}",
-                               f"see {state}/log on the guest")
+        now = _installed(ssh, name, HEADER_DIGEST)
+        if now != local_rpm_field(rpm, HEADER_DIGEST):
+            # rpm said yes, but the database holds another build: never leave that unnoticed.
+            say("the guest's rpm database does not hold the build just installed; putting the previous package back")
+            transaction.start("start-restore")
+            status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+            _raise_for(status.replace("agent-check", "digest-check"), transaction, previous, domain, uri, options)
         transaction.remove()
         remember_rpm(rpm)
     except (ConnectionLost, RollbackFailed):
@@ -374,26 +379,34 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
         log=str(log_path) if log_path else "")
 
 
-def _previous_rpm(ssh: SshClient, installer: str, previous: str, options: InstallOptions, state: str,
-                  uploads: list[Path]) -> str:
-    """Path on the guest of the installed package's RPM, for the rollback; fails before any change."""
+def _previous_rpm(ssh: SshClient, installer: str, name: str, previous: str, options: InstallOptions, state: str,
+                  scratch: Path, uploads: list[Path]) -> str:
+    """Path on the guest of the installed package's RPM, for the rollback; fails before any change.
+    It is kept apart from the new RPM: a rebuild can have the very same file name."""
+
+    def upload_as_previous(local: Path) -> str:
+        staged = scratch / f"previous-{local.name}"
+        shutil.copyfile(local, staged)
+        uploads.append(staged)
+        return f"{state}/{staged.name}"
+
     if options.previous_rpm is not None:
         given = local_rpm_field(options.previous_rpm, NEVRA_FORMAT)
         if given != previous:
             raise PreviousPackageUnavailable(
                 f"--previous-rpm {options.previous_rpm} is {given}, but the guest has {previous} installed",
                 f"pass the RPM of {previous}")
-        uploads.append(options.previous_rpm)
-        return f"{state}/{options.previous_rpm.name}"
+        return upload_as_previous(options.previous_rpm)
     kept = remembered_rpm(previous)
-    if kept is not None:
-        uploads.append(kept)
-        return f"{state}/{kept.name}"
-    download = {"dnf": ["dnf", "download", f"--destdir={state}"],
-                "yum": ["yumdownloader", f"--destdir={state}"]}.get(installer)
+    # Only the very build the guest runs: rebuilds can share a NEVRA.
+    if kept is not None and local_rpm_field(kept, HEADER_DIGEST) == _installed(ssh, name, HEADER_DIGEST):
+        return upload_as_previous(kept)
+    download = {"dnf": ["dnf", "download", f"--destdir={state}/previous"],
+                "yum": ["yumdownloader", f"--destdir={state}/previous"]}.get(installer)
     if download is not None:
+        ssh.run(["mkdir", "-p", f"{state}/previous"])
         done = ssh.run([*download, previous], as_root=True, check=False, timeout=300)
-        listed = ssh.run(["find", state, "-maxdepth", "1", "-name", "*.rpm"], check=False).stdout.split()
+        listed = ssh.run(["find", f"{state}/previous", "-maxdepth", "1", "-name", "*.rpm"], check=False).stdout.split()
         if done.succeeded and listed:
             return listed[0]
     raise PreviousPackageUnavailable(
@@ -413,7 +426,8 @@ def remember_rpm(rpm: Path) -> Path:
     install can roll back to it without the operator finding it again."""
     nevra = local_rpm_field(rpm, NEVRA_FORMAT)
     kept = _remembered_dir() / nevra / rpm.name
-    if not kept.is_file():
+    # Rebuilds can share a NEVRA (each fresh run makes .qganb1): keep the one installed last.
+    if not kept.is_file() or sha256_of(kept) != sha256_of(rpm):
         kept.parent.mkdir(parents=True, exist_ok=True)
         scratch = kept.with_name(f".{rpm.name}.partial")
         shutil.copyfile(rpm, scratch)
@@ -438,7 +452,8 @@ def _raise_for(status: str, transaction: _Transaction, previous: str | None, dom
     outcome, _, step = status.partition(" ")
     what = {"install": "installing the package failed", "configure": "changing the agent's configuration failed",
             "restart": "the new agent did not stay active after the restart",
-            "agent-check": f"the new agent did not answer guest-ping through libvirt within {options.agent_timeout:g} s"
+            "agent-check": f"the new agent did not answer guest-ping through libvirt within {options.agent_timeout:g} s",
+            "digest-check": "rpm reported success, but the guest's database holds another build with the same NEVRA"
             }.get(step, f"step {step} failed")
     tail = transaction.tail
     if outcome == "restored":

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,7 +141,15 @@ def run_stages(plan: RunPlan, run_dir: RunDir, *, say: Say = print, on_line: Say
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from traitlets.config import Config
+
     out_dir = run_dir.subdir("notebooks")
+    # Kernels talk over unix sockets in a private directory rather than TCP on localhost (which
+    # ipykernel warns about on every start); paths are kept short for the 107-byte socket limit.
+    sockets = Path(tempfile.mkdtemp(prefix="qganb-k"))
+    kernel_config = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "k")}})
+    # Long commands inside a stage (rpmbuild) stream their log to the kernel's stderr, which is ours.
+    os.environ["QGANB_STREAM_LOGS"] = "1" if on_line is not None else ""
     result = RunResult(run_dir.path, _load_timings(run_dir))
     if plan.stages[0] != STAGES[0]:
         run_dir.stage(STAGES[STAGES.index(plan.stages[0]) - 1])  # the stage before must have run
@@ -152,17 +163,19 @@ def run_stages(plan: RunPlan, run_dir: RunDir, *, say: Say = print, on_line: Say
             papermill.execute_notebook(str(notebook), str(output), parameters=plan.parameters[stage],
                                        cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
                                        log_output=False, stdout_file=log, stderr_file=log,
-                                       report_mode=False)
+                                       report_mode=False, config=kernel_config)
         except PapermillExecutionError as exc:
             log.close()
             result.timings[stage] = round(time.monotonic() - started, 1)
             _save_timings(run_dir, result.timings, failed=stage)
+            shutil.rmtree(sockets, ignore_errors=True)
             raise StageFailed(stage, output, exc.exec_count, exc.ename, exc.evalue, list(log.tail),
                               run_dir.path) from exc
         log.close()
         result.timings[stage] = round(time.monotonic() - started, 1)
         _save_timings(run_dir, result.timings)
         say(f"      done in {result.timings[stage]:.1f} s")
+    shutil.rmtree(sockets, ignore_errors=True)
     from qganb.report import write_report
 
     result.report = write_report(run_dir, result.timings)

@@ -24,25 +24,31 @@ from qganb.verify import wait_for_agent
 BROKEN_QGA = "#!/bin/sh\necho 'qemu-ga: this build exits at start on purpose (qganb fault test)' >&2\nexit 1\n"
 
 
-def build_broken_agent_rpm(stock: Path, workdir: Path) -> Path:
-    """The stock package's files and unit, one release up, with a qemu-ga that exits at once."""
-    epoch, version, release, arch = local_rpm_field(stock, "%{EPOCH} %{VERSION} %{RELEASE} %{ARCH}").split()
-    payload = extract_payload(stock, workdir / "payload")
-    (payload / "usr/bin/qemu-ga").write_text(BROKEN_QGA)
+def repackaged_agent_rpm(source: Path, workdir: Path, *, release_suffix: str = "", qemu_ga: str | None = None,
+                         marker: str | None = None) -> Path:
+    """The files and unit of `source` in a new RPM built by rpmbuild: with a release suffix, a
+    replaced qemu-ga, and/or an extra marker file (a rebuild with the same NEVRA)."""
+    epoch, version, release, arch = local_rpm_field(source, "%{EPOCH} %{VERSION} %{RELEASE} %{ARCH}").split()
+    payload = extract_payload(source, workdir / "payload")
+    if qemu_ga is not None:
+        (payload / "usr/bin/qemu-ga").write_text(qemu_ga)
+    if marker is not None:
+        (payload / "usr/share/doc/qganb-marker").parent.mkdir(parents=True, exist_ok=True)
+        (payload / "usr/share/doc/qganb-marker").write_text(marker)
     files = sorted("/" + str(p.relative_to(payload)) for p in payload.rglob("*") if p.is_file() or p.is_symlink())
     listed = "\n".join(f"%config(noreplace) {f}" if f.startswith("/etc/") else f for f in files)
-    spec = workdir / "broken.spec"
+    spec = workdir / "repackaged.spec"
     spec.write_text(f"""Name: qemu-guest-agent
 Epoch: {epoch}
 Version: {version}
-Release: {release}.broken1
-Summary: qemu-guest-agent whose qemu-ga exits at start
+Release: {release}{release_suffix}
+Summary: qemu-guest-agent repackaged for a qganb install test
 License: GPL-2.0-or-later
 BuildArch: {arch}
 AutoReqProv: no
 
 %description
-A fault fixture for qganb's install tests.
+A fixture for qganb's install tests.
 
 %install
 cp -a {payload}/. %{{buildroot}}/
@@ -53,6 +59,11 @@ cp -a {payload}/. %{{buildroot}}/
     top = workdir / "rpmbuild"
     run(["rpmbuild", "-bb", *build_host.rpmbuild_host_args(top), spec], log_path=workdir / "rpmbuild.log")
     return next((top / "RPMS").rglob("*.rpm"))
+
+
+def build_broken_agent_rpm(stock: Path, workdir: Path) -> Path:
+    """The stock package one release up, with a qemu-ga that exits at once."""
+    return repackaged_agent_rpm(stock, workdir, release_suffix=".broken1", qemu_ga=BROKEN_QGA)
 
 
 def on_testbed(command: list[str], check: bool = True) -> RemoteResult:

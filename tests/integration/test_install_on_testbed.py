@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from qganb.install import InstallOptions, InstallRolledBack, install_rpm, install_stage, remember_rpm
+from qganb.install import HEADER_DIGEST, InstallOptions, InstallRolledBack, install_rpm, install_stage, \
+    local_rpm_field, remember_rpm
 from qganb.ssh import AuthenticationFailed, ConnectionLost, HostKeyRejected, HostUnreachable, SshClient, \
     SshTarget, SudoUnavailable
 from qganb.testbed import guest, libvirt_host
 from qganb.verify import AgentNotConfigured, CommandDisabled, CommandNotFound, UnknownDomain, agent_command, \
     check_commands, verify_on_guest
 from tests.guest_faults import TcpProxy, build_broken_agent_rpm, domain_without_agent_channel, fresh_key, \
-    installed_agent, known_hosts_for_port, put_stock_agent_back, on_testbed, wait_until
+    installed_agent, known_hosts_for_port, on_testbed, put_stock_agent_back, repackaged_agent_rpm, wait_until
 
 pytestmark = [pytest.mark.testbed, pytest.mark.fixture_build]
 SYSCONFIG = "/etc/sysconfig/qemu-ga"
@@ -76,6 +77,19 @@ def test_the_pipelines_rpm_replaces_the_stock_agent_and_answers_through_virsh(st
     record = json.loads((patched_run.path / "verification.json").read_text())
     assert record["passed"] and record["agent_version"] == report.version
     assert patched_run.stage("install")["installed"] == report.installed
+
+
+def test_a_rebuild_with_the_same_nevra_replaces_the_running_build(stock_guest, patched_run, tmp_path: Path) -> None:
+    with SshClient(guest.ssh_target()) as ssh:
+        first = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=lambda _: None)
+        built = Path(patched_run.stage("build")["packages"][0]["path"])
+        rebuild = repackaged_agent_rpm(built, tmp_path, marker="rebuilt\n")
+        assert rebuild.name == built.name  # same NEVRA, same file name, other content
+        second = install_rpm(ssh, rebuild, domain=guest.DOMAIN, options=options(), say=lambda _: None)
+    assert second.previous == second.installed == first.installed
+    assert on_testbed(["cat", "/usr/share/doc/qganb-marker"]).stdout == "rebuilt\n"
+    assert on_testbed(["rpm", "-q", "--qf", HEADER_DIGEST, "qemu-guest-agent"]).stdout == \
+        local_rpm_field(rebuild, HEADER_DIGEST) + "\n"
 
 
 def test_an_agent_that_exits_at_start_is_rolled_back(stock_guest, tmp_path: Path) -> None:

@@ -25,6 +25,14 @@ from qganb.verify import (
 pytestmark = pytest.mark.testbed
 ROOT = Path(__file__).resolve().parents[2]
 
+
+@pytest.fixture(autouse=True)
+def stock_agent(testbed_guest) -> None:
+    """These tests describe the stock agent: put it back if an earlier test installed another."""
+    from tests.guest_faults import put_stock_agent_back
+
+    put_stock_agent_back()
+
 HOST_NAME = """\
 command: guest-get-host-name
 doc: Upstream's own command, verified the way a recipe's is.

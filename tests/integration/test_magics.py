@@ -1,0 +1,85 @@
+"""The IPython extension in a real InteractiveShell: %qga and %qga_commands against the testbed
+domain through virsh and against a real qemu-ga on a unix socket; %%qga_recipe on a real tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from qganb.errors import QganbError
+from qganb.local_agent import LocalAgent
+from qganb.rpm_payload import extract_payload
+from qganb.testbed import guest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    ipython = InteractiveShell.instance()
+    ipython.run_line_magic("load_ext", "qganb")
+    return ipython
+
+
+@pytest.fixture(scope="module")
+def stock_agent_socket(tmp_path_factory: pytest.TempPathFactory):
+    """The stock fixture RPM's own qemu-ga, listening on a unix socket."""
+    root = extract_payload(guest.stock_agent_rpm(), tmp_path_factory.mktemp("stock") / "payload")
+    with LocalAgent(root / "usr/bin/qemu-ga") as agent:
+        yield agent.socket_path
+
+
+@pytest.mark.fixture_build
+def test_qga_on_a_socket_renders_json_and_tables(shell: InteractiveShell, stock_agent_socket: Path) -> None:
+    info = shell.run_line_magic("qga", f"--socket {stock_agent_socket} guest-info")
+    assert info.value["version"] == "7.2.0"
+    assert '"version": "7.2.0"' in repr(info) and "<pre>" in info._repr_html_()
+    assert shell.run_line_magic("qga", f"--socket {stock_agent_socket} guest-ping").value == {}
+    # A list of objects renders as a table.
+    interfaces = shell.run_line_magic("qga", f"--socket {stock_agent_socket} guest-network-get-interfaces")
+    assert isinstance(interfaces.value, list) and "<table>" in interfaces._repr_html_()
+    assert "name" in repr(interfaces).splitlines()[1]
+
+
+@pytest.mark.fixture_build
+def test_qga_commands_lists_enabled_state_and_marks_ours(shell: InteractiveShell, stock_agent_socket: Path) -> None:
+    table = shell.run_line_magic("qga_commands", f"--socket {stock_agent_socket}")
+    rows = {row[0]: row for row in table.rows}
+    assert rows["guest-ping"][1] == "yes" and rows["guest-ping"][2] == ""
+    assert "guest-set-watchdog-timeout" not in rows  # the stock agent lacks our commands
+
+
+@pytest.mark.testbed
+@pytest.mark.fixture_build
+def test_qga_through_virsh_on_the_testbed_domain(shell: InteractiveShell, testbed_guest) -> None:
+    from tests.guest_faults import put_stock_agent_back
+
+    put_stock_agent_back()
+    name = shell.run_line_magic("qga", f"--domain {guest.DOMAIN} guest-get-host-name")
+    assert name.value == {"host-name": "qganb-guest"}
+    default = shell.run_line_magic("qga", 'guest-get-time')  # no --domain: the testbed
+    assert isinstance(default.value, int)
+    table = shell.run_line_magic("qga_commands", f"--domain {guest.DOMAIN}")
+    assert ("guest-file-open", "no", "") in [tuple(r) for r in table.rows]  # blocked by the el7 sysconfig
+    with pytest.raises(QganbError, match="guest-get-uptime is not known to the agent"):
+        shell.run_line_magic("qga", f"--domain {guest.DOMAIN} guest-get-uptime")
+
+
+def test_qga_rejects_arguments_that_are_not_a_json_object(shell: InteractiveShell) -> None:
+    with pytest.raises(QganbError, match="are not JSON"):
+        shell.run_line_magic("qga", "--socket /nonexistent guest-set-watchdog-timeout {timeout: 60}")
+    with pytest.raises(QganbError, match="needs a command"):
+        shell.run_line_magic("qga", "")
+
+
+@pytest.mark.fixture_build
+def test_qga_recipe_cell_validates_and_previews(shell: InteractiveShell, tmp_path: Path) -> None:
+    text = (ROOT / "recipes" / "guest-get-uptime.yaml").read_text()
+    saved = tmp_path / "guest-get-uptime.yaml"
+    preview = shell.run_cell_magic("qga_recipe", f"--qemu 7.2 --save {saved}", text)
+    assert "GuestUptime *qmp_guest_get_uptime(Error **errp)" in preview.as_text()
+    assert saved.read_text() == text
+    with pytest.raises(QganbError, match="command name 'guest_bad'"):
+        shell.run_cell_magic("qga_recipe", "", text.replace("command: guest-get-uptime", "command: guest_bad"))

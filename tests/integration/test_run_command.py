@@ -1,0 +1,66 @@
+"""`qganb run` end to end: the stage notebooks under papermill, the real testbed guest, the report;
+and a run that fails at build, is fixed, and resumes with --from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qganb.run_dir import STAGES, RunDir
+
+pytestmark = [pytest.mark.testbed, pytest.mark.fixture_build]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def stock_testbed(testbed_guest) -> None:
+    from tests.guest_faults import put_stock_agent_back
+
+    put_stock_agent_back()
+
+
+def qganb_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qganb", "run", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=1800)
+
+
+def test_run_takes_a_recipe_from_the_srpm_to_a_verified_guest(stock_testbed, tmp_path: Path) -> None:
+    done = qganb_run("--recipe", "recipes/guest-get-uptime.yaml", "--run", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for number, stage in enumerate(STAGES, 1):
+        assert f"[{number}/8] {stage}: {number:02d}-{stage}.ipynb" in done.stdout
+    assert "verification: passed (1/1 cases)" in done.stdout
+    assert "installed qemu-guest-agent-10:7.2.0-3.el7.qganb1.x86_64" in done.stdout  # streamed from the stage
+    run = RunDir(tmp_path / "run")
+    assert list(run.manifest()["stages"]) == list(STAGES[:-1])  # verify writes verification.json
+    assert json.loads((run.path / "verification.json").read_text())["passed"] is True
+    executed = json.loads((run.path / "notebooks" / "03-edit.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "guest-get-uptime.yaml" in "".join(injected[0]["source"])
+    report = (run.path / "report.html").read_text()
+    assert "<svg" in report and "Verification: passed" in report and "guest-get-uptime" in report
+    assert (run.path / "report" / "08-verify.html").is_file()
+
+
+def test_a_failed_run_stops_at_its_cell_and_resumes_from_there(stock_testbed, tmp_path: Path) -> None:
+    good = (ROOT / "recipes" / "guest-get-uptime.yaml").read_text()
+    recipe = tmp_path / "guest-get-uptime.yaml"
+    recipe.write_text(good.replace("    up = g_ascii_strtod(text, &end);", "    up = no_such_function(text);"))
+    run = tmp_path / "run"
+    failed = qganb_run("--recipe", str(recipe), "--run", str(run))
+    assert failed.returncode == 1
+    assert "[6/8] build" in failed.stdout and "[7/8]" not in failed.stdout
+    assert "qganb: error: stage build failed in cell" in failed.stderr
+    assert f"resume with `qganb run --run {run} --from build`" in failed.stderr
+    assert "no_such_function" in failed.stderr  # the log tail shows the compiler's complaint
+    assert json.loads((run / "timings.json").read_text())["failed"] == "build"
+
+    recipe.write_text(good)
+    resumed = qganb_run("--run", str(run), "--from", "edit")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "[1/6] edit" in resumed.stdout and "fetch:" not in resumed.stdout
+    assert "verification: passed (1/1 cases)" in resumed.stdout

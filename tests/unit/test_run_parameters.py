@@ -1,0 +1,44 @@
+"""`qganb run` checks parameters against the real notebooks' parameters cells before running anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from qganb.run_dir import STAGES
+from qganb.runner import ParameterError, declared_parameters, notebook_of, plan_run
+
+VALUES = {"run_dir": "runs/x", "srpm": "", "sha256": "", "recipes": ["r.yaml"], "changelog": "", "guest": "",
+          "domain": "", "connect": "qemu:///system", "identity": "", "known_hosts": "", "installer": "auto",
+          "flags": [], "unblock": False}
+
+
+def test_every_stage_notebook_has_a_tagged_parameters_cell_with_run_dir() -> None:
+    for stage in STAGES:
+        assert "run_dir" in declared_parameters(notebook_of(stage)), stage
+
+
+def test_each_stage_gets_only_what_it_declares() -> None:
+    plan = plan_run(VALUES, from_stage="edit", until_stage="build")
+    assert plan.stages == ["edit", "diff", "spec", "build"]
+    assert plan.parameters["edit"] == {"run_dir": "runs/x", "recipes": ["r.yaml"]}
+    assert plan.parameters["spec"] == {"run_dir": "runs/x", "changelog": ""}
+
+
+def test_an_unknown_parameter_is_an_error_listing_the_known_ones() -> None:
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\): chnagelog; the stage notebooks take: .*changelog"):
+        plan_run({**VALUES, "chnagelog": "x"}, given={"chnagelog"})
+
+
+def test_a_missing_value_names_the_notebook() -> None:
+    values = dict(VALUES)
+    del values["installer"]
+    with pytest.raises(ParameterError, match="07-install.ipynb declares parameter.*installer"):
+        plan_run(values)
+    assert plan_run(values, until_stage="build").stages[-1] == "build"
+
+
+def test_bad_stage_names_and_order() -> None:
+    with pytest.raises(ParameterError, match="--from 'biuld' is not a stage"):
+        plan_run(VALUES, from_stage="biuld")
+    with pytest.raises(ParameterError, match="--from verify comes after --until build"):
+        plan_run(VALUES, from_stage="verify", until_stage="build")
