@@ -32,6 +32,8 @@ lab: setup
 bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py
 	$(VENV)/bin/python benchmarks/testbed_start.py
+	$(VENV)/bin/python benchmarks/edit_loop.py
+	$(VENV)/bin/python benchmarks/pipeline_overhead.py
 
 clean-cache:
 	rm -rf .cache

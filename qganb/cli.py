@@ -286,6 +286,15 @@ def _guest_arguments(parser: argparse.ArgumentParser) -> None:
                         help="known_hosts to verify the guest's host key with (default ~/.ssh/known_hosts)")
 
 
+def _installer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"],
+                        help="auto: dnf, else yum, else rpm -Uvh (default auto)")
+    parser.add_argument("--flag", action="append", metavar="OPTION",
+                        help="extra installer option, e.g. --flag=--nodeps (repeatable)")
+    parser.add_argument("--unblock", action="store_true",
+                        help="rewrite the configuration line that disables a new command (shown otherwise)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qganb.testbed.debian_sources import supported_series
     from qganb.testbed.fixture_specs import STYLES
@@ -386,15 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--recipe", action="append", metavar="RECIPE",
                          help="with --rpm: recipes whose commands to check against the agent's configuration")
     _guest_arguments(install)
-    install.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"],
-                         help="auto: dnf, else yum, else rpm -Uvh (default auto)")
-    install.add_argument("--flag", action="append", metavar="OPTION",
-                         help="extra installer option, e.g. --flag=--nodeps (repeatable)")
+    _installer_arguments(install)
     install.add_argument("--previous-rpm", metavar="RPM",
                          help="RPM of the package installed now, for the rollback (default: the copy qganb kept "
                          "when it installed that package, else downloaded on the guest with dnf/yum)")
-    install.add_argument("--unblock", action="store_true",
-                         help="rewrite the configuration line that disables a new command (shown otherwise)")
     install.set_defaults(handler=_install)
 
     from qganb.run_dir import STAGES
@@ -408,9 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--srpm", metavar="URL|PATH", help="the src.rpm (default: the testbed fixture)")
     run.add_argument("--sha256", help="expected sha256 of the src.rpm")
     _guest_arguments(run)
-    run.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"])
-    run.add_argument("--flag", action="append", metavar="OPTION", help="extra installer option (repeatable)")
-    run.add_argument("--unblock", action="store_true", help="rewrite a configuration line that disables a new command")
+    _installer_arguments(run)
     run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")
     run.add_argument("--from", dest="from_stage", default=STAGES[0], metavar="STAGE",
                      help=f"first stage ({', '.join(STAGES)}); resumes a run in --run DIR")

@@ -1,0 +1,103 @@
+"""Benchmark: `qganb run` against the same steps typed by hand (bare_pipeline.sh).
+
+Same src.rpm (the el7 x QEMU 7.2 fixture), same recipe, same test guest, reset to its stock agent
+before every side. The two sides alternate (bare first, then qganb first, ...) REPEATS times and
+the ratio of the medians is the figure. Target: qganb <= 1.15 x bare.
+Writes benchmarks/results/pipeline_overhead.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qganb import build_host
+from qganb.install import NEVRA_FORMAT, local_rpm_field
+from qganb.pipeline import run_packaging
+from qganb.run_dir import RunDir
+from qganb.ssh import SshClient
+from qganb.testbed import guest
+from qganb.testbed.fixture_srpm import build_fixture_srpm
+from qganb.verify import wait_for_agent
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+RECIPE = ROOT / "recipes" / "guest-set-watchdog-timeout.yaml"
+CALL = '{"execute":"guest-set-watchdog-timeout","arguments":{"timeout":60}}'
+REPEATS = int(os.environ.get("QGANB_BENCH_REPEATS", "3"))
+TARGET = 1.15
+
+
+def reset_guest() -> None:
+    """The stock agent, answering: each side starts from the same guest."""
+    stock = guest.stock_agent_rpm()
+    with SshClient(guest.ssh_target()) as ssh:
+        installed = ssh.run(["rpm", "-q", "--qf", NEVRA_FORMAT, "qemu-guest-agent"]).stdout.strip()
+        if installed != local_rpm_field(stock, NEVRA_FORMAT):
+            ssh.upload([stock], "/var/tmp")
+            ssh.run(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
+            ssh.run(["systemctl", "restart", "qemu-guest-agent"])
+    wait_for_agent(guest.DOMAIN, timeout=120)
+
+
+def bare(srpm: Path, patch: Path, scratch: Path) -> float:
+    work = Path(tempfile.mkdtemp(prefix="bare-", dir=scratch))
+    image = guest.current_image()
+    # What rpmbuild needs on this host, as qganb passes it, minus the topdir the script sets itself.
+    host_args = [str(a) for a in build_host.rpmbuild_host_args(work / "rpmbuild", dist=".el7")[2:]]
+    started = time.monotonic()
+    subprocess.run([ROOT / "benchmarks" / "bare_pipeline.sh", srpm, patch, work, str(guest.ssh_port()),
+                    image.client_key, guest.known_hosts_path(), guest.DOMAIN, CALL],
+                   check=True, capture_output=True, env={**os.environ, "RPMBUILD_HOST_ARGS": "\n".join(host_args)})
+    return time.monotonic() - started
+
+
+def qganb(srpm: Path, scratch: Path) -> float:
+    run = Path(tempfile.mkdtemp(prefix="qganb-", dir=scratch))
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "qganb", "run", "--quiet", "--srpm", str(srpm), "--recipe", str(RECIPE),
+                    "--run", str(run)], check=True, capture_output=True, cwd=ROOT)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    guest.up()
+    srpm = build_fixture_srpm(*guest.STOCK_FIXTURE).path
+    scratch = Path(tempfile.mkdtemp(prefix="qganb-bench-"))
+    try:
+        # The bare script applies the very edit qganb makes: take it from one untimed packaging run.
+        warm = RunDir(scratch / "warm-up")
+        run_packaging(str(srpm), [RECIPE], warm)
+        patch = Path(warm.stage("diff")["path"])
+        sides = {"bare": lambda: bare(srpm, patch, scratch), "qganb": lambda: qganb(srpm, scratch)}
+        times: dict[str, list[float]] = {"bare": [], "qganb": []}
+        for repeat in range(REPEATS):
+            order = ["bare", "qganb"] if repeat % 2 == 0 else ["qganb", "bare"]
+            for side in order:
+                reset_guest()
+                times[side].append(round(sides[side](), 1))
+                print(f"repeat {repeat + 1}: {side} {times[side][-1]} s", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        guest.down()
+    ratio = statistics.median(times["qganb"]) / statistics.median(times["bare"])
+    result = {"benchmark": "pipeline_overhead", "recipe": RECIPE.name, "srpm": srpm.name, "repeats": REPEATS,
+              "seconds": times, "median_bare": statistics.median(times["bare"]),
+              "median_qganb": statistics.median(times["qganb"]), "ratio": round(ratio, 3),
+              "target": f"qganb run <= {TARGET} x the bare script", "passed": ratio <= TARGET}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pipeline_overhead.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"bare median {result['median_bare']} s, qganb run median {result['median_qganb']} s: ratio {ratio:.2f}")
+    print(f"{'PASS' if result['passed'] else 'FAIL'}: {result['target']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
