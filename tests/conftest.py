@@ -92,3 +92,12 @@ def patched_run(tmp_path_factory: pytest.TempPathFactory):
     run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
                   say=lambda line: None)
     return run_dir
+
+
+@pytest.fixture()
+def stock_testbed(testbed_guest):
+    """The test guest with its stock agent: put back when an earlier test installed another build."""
+    from tests.guest_faults import put_stock_agent_back
+
+    put_stock_agent_back()
+    return testbed_guest

@@ -53,10 +53,7 @@ def test_qga_commands_lists_enabled_state_and_marks_ours(shell: InteractiveShell
 
 @pytest.mark.testbed
 @pytest.mark.fixture_build
-def test_qga_through_virsh_on_the_testbed_domain(shell: InteractiveShell, testbed_guest) -> None:
-    from tests.guest_faults import put_stock_agent_back
-
-    put_stock_agent_back()
+def test_qga_through_virsh_on_the_testbed_domain(shell: InteractiveShell, stock_testbed) -> None:
     name = shell.run_line_magic("qga", f"--domain {guest.DOMAIN} guest-get-host-name")
     assert name.value == {"host-name": "qganb-guest"}
     default = shell.run_line_magic("qga", 'guest-get-time')  # no --domain: the testbed

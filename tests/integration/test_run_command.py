@@ -16,13 +16,6 @@ pytestmark = [pytest.mark.testbed, pytest.mark.fixture_build]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def stock_testbed(testbed_guest) -> None:
-    from tests.guest_faults import put_stock_agent_back
-
-    put_stock_agent_back()
-
-
 def qganb_run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qganb", "run", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=1800)

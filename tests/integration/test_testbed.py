@@ -11,7 +11,8 @@ import pytest
 
 from qganb.testbed import guest, libvirt_host
 
-pytestmark = pytest.mark.testbed
+# These tests describe the guest as `up` makes it: the stock agent (an earlier test may have installed another).
+pytestmark = [pytest.mark.testbed, pytest.mark.usefixtures("stock_testbed")]
 
 
 def test_stock_agent_answers_through_virsh(testbed_guest) -> None:

@@ -22,16 +22,8 @@ from qganb.verify import (
     wait_for_agent,
 )
 
-pytestmark = pytest.mark.testbed
+pytestmark = [pytest.mark.testbed, pytest.mark.usefixtures("stock_testbed")]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def stock_agent(testbed_guest) -> None:
-    """These tests describe the stock agent: put it back if an earlier test installed another."""
-    from tests.guest_faults import put_stock_agent_back
-
-    put_stock_agent_back()
 
 HOST_NAME = """\
 command: guest-get-host-name
