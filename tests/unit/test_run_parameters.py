@@ -42,3 +42,13 @@ def test_bad_stage_names_and_order() -> None:
         plan_run(VALUES, from_stage="biuld")
     with pytest.raises(ParameterError, match="--from verify comes after --until build"):
         plan_run(VALUES, from_stage="verify", until_stage="build")
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    import json
+
+    for notebook in sorted(notebook_of("fetch").parent.glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert all(not c["outputs"] and c["execution_count"] is None for c in code), notebook.name
+        assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1, notebook.name
