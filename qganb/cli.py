@@ -165,6 +165,15 @@ def _parse_parameter(text: str) -> tuple[str, object]:
         return name, value
 
 
+def _absolute_if_local(value: str | None) -> str:
+    """Paths given on the command line, made absolute: the notebooks run with notebooks/ as cwd."""
+    from pathlib import Path
+
+    if value and Path(value).exists():
+        return str(Path(value).resolve())
+    return value or ""
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -174,18 +183,22 @@ def _run(args: argparse.Namespace) -> int:
     values: dict[str, object] = dict(_parse_parameter(p) for p in args.parameter or [])
     given = set(values)
     values.update({
-        "srpm": args.srpm or "", "sha256": args.sha256 or "", "changelog": values.get("changelog", ""),
+        "srpm": _absolute_if_local(args.srpm), "sha256": args.sha256 or "", "changelog": values.get("changelog", ""),
         "recipes": [str(Path(r).resolve()) for r in args.recipe] if args.recipe else None,
         "guest": args.guest or "", "domain": args.domain or "", "connect": args.connect,
-        "identity": args.identity or "", "known_hosts": args.known_hosts or "",
+        "identity": _absolute_if_local(args.identity), "known_hosts": _absolute_if_local(args.known_hosts),
         "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
     })
-    run_dir = RunDir(args.run) if args.run else RunDir.create()
+    existing = RunDir(args.run) if args.run and Path(args.run).is_dir() else None
     if values["recipes"] is None:
-        if args.from_stage != STAGES[0] and run_dir.has_stage("edit"):
-            values["recipes"] = run_dir.stage("edit")["recipes"]
+        if args.from_stage != STAGES[0] and existing is not None and existing.has_stage("edit"):
+            values["recipes"] = existing.stage("edit")["recipes"]
         else:
             raise QganbError("qganb run needs at least one --recipe", "add --recipe recipes/NAME.yaml")
+    values["run_dir"] = ""
+    plan_run(values, given=given, from_stage=args.from_stage, until_stage=args.until_stage)  # checks first
+    # Only a run whose parameters are right gets a directory.
+    run_dir = existing or (RunDir(args.run) if args.run else RunDir.create())
     values["run_dir"] = str(run_dir.path)
     plan = plan_run(values, given=given, from_stage=args.from_stage, until_stage=args.until_stage)
     print(f"run directory: {run_dir.path}", flush=True)

@@ -52,3 +52,16 @@ def test_notebooks_are_committed_without_outputs() -> None:
         code = [c for c in cells if c["cell_type"] == "code"]
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), notebook.name
         assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1, notebook.name
+
+
+def test_the_cli_refuses_a_misspelt_parameter_before_making_a_run_directory(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "qganb", "run", "--recipe", "recipes/guest-get-uptime.yaml",
+                           "-p", "chnagelog=x", "--run", str(run)], capture_output=True, text=True,
+                          cwd=notebook_of("fetch").parents[1])
+    assert done.returncode == 1
+    assert done.stderr.startswith("qganb: error: unknown parameter(s): chnagelog; the stage notebooks take: ")
+    assert not run.exists()
