@@ -34,6 +34,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/testbed_start.py
 	$(VENV)/bin/python benchmarks/edit_loop.py
 	$(VENV)/bin/python benchmarks/pipeline_overhead.py
+	$(VENV)/bin/python benchmarks/runner_overheads.py
 
 clean-cache:
 	rm -rf .cache
