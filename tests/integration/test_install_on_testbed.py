@@ -130,10 +130,15 @@ def _recipes(run_dir):  # type: ignore[no-untyped-def]
     return load_recipes(run_dir.stage("edit")["recipes"])
 
 
+def _through(proxy: TcpProxy, user: str, tmp_path: Path) -> SshTarget:
+    """The testbed's SSH as `user`, through `proxy`, with the guest's pinned key for the proxy's port."""
+    return SshTarget("127.0.0.1", user, proxy.port, guest.current_image().client_key,
+                     known_hosts_for_port(tmp_path / "known_hosts", proxy.port))
+
+
 def test_a_lost_connection_mid_install_leaves_a_working_agent(stock_guest, patched_run, tmp_path: Path) -> None:
     proxy = TcpProxy(guest.ssh_port())
-    target = SshTarget("127.0.0.1", "root", proxy.port, guest.current_image().client_key,
-                       known_hosts_for_port(tmp_path / "known_hosts", proxy.port))
+    target = _through(proxy, "root", tmp_path)
 
     def cut_when_installing(line: str) -> None:
         if line == "  guest: install":
@@ -157,8 +162,7 @@ def test_a_lost_connection_mid_install_leaves_a_working_agent(stock_guest, patch
 def test_a_short_outage_is_ridden_out_by_a_sudo_user(stock_guest, patched_run, tmp_path: Path) -> None:
     _add_user("qganbop", sudo=True)
     proxy = TcpProxy(guest.ssh_port())
-    target = SshTarget("127.0.0.1", "qganbop", proxy.port, guest.current_image().client_key,
-                       known_hosts_for_port(tmp_path / "known_hosts", proxy.port))
+    target = _through(proxy, "qganbop", tmp_path)
 
     def outage_when_installing(line: str) -> None:
         if line == "  guest: install":
