@@ -7,6 +7,7 @@ files are written only when all of it succeeded, so a bad recipe leaves the tree
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import shutil
@@ -15,8 +16,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import git
 
 from qganb import c_code, qapi_schema
 from qganb.errors import TreeError
@@ -173,7 +172,14 @@ def _offset_of_line(text: str, line: int) -> int:
 
 
 def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:
-    """Run the tree's own generator on `schema_text`: (commands header, error text or None)."""
+    """Run the tree's own generator on `schema_text`: (commands header, error text or None).
+
+    A schema the generator accepted once is not run again: the edit loop changes C bodies far more
+    often than declarations. The key covers the schema and the generator's own sources.
+    """
+    cache = _qapi_cache_file(tree, schema_text)
+    if cache.is_file():
+        return cache.read_text(encoding="utf-8"), None
     with tempfile.TemporaryDirectory(prefix="qganb-qapi-") as tmp:
         schema = Path(tmp) / "qga" / "qapi-schema.json"
         schema.parent.mkdir()
@@ -185,7 +191,23 @@ def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:
         )
         if done.returncode != 0:
             return "", (done.stderr or done.stdout).replace(str(schema), SCHEMA).strip()
-        return (out / "qga-qapi-commands.h").read_text(), None
+        header = (out / "qga-qapi-commands.h").read_text()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.partial")
+    partial.write_text(header, encoding="utf-8")
+    os.replace(partial, cache)
+    return header, None
+
+
+def _qapi_cache_file(tree: QemuTree, schema_text: str) -> Path:
+    from qganb import paths
+
+    digest = hashlib.sha256(f"{sys.version}\0{schema_text}".encode())
+    generator = [tree.qapi_gen(), *sorted((tree.root / "scripts" / "qapi").glob("*.py"))]
+    for path in generator:
+        stat = path.stat()
+        digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return paths.cache_dir() / "qapi-gen" / f"{digest.hexdigest()}.h"
 
 
 def _qapi_error(tree: QemuTree, message: str, blocks: list[tuple[Recipe, int, qapi_schema.SchemaBlock]]) -> Exception:
@@ -267,6 +289,8 @@ def apply_recipes(tree_root: str | Path, recipes: list[Recipe]) -> EditPlan:
 
 def edit_stage(run_dir: RunDir, recipe_paths: list[str | Path]) -> EditPlan:
     """Apply recipes to the run's prepped tree, starting from its baseline each time (idempotent)."""
+    import git  # imported here: validate and the CLI's start-up do not need GitPython
+
     from qganb.recipe import load_recipes
 
     prepped = run_dir.stage("prep")

@@ -60,32 +60,41 @@ def mirror_tree(source: Path, target: Path, skip: set[str]) -> int:
     """Copy files that are new or changed (size or mtime) from source to target; return the count.
 
     Unchanged files keep their mtime in the target, so ninja rebuilds only what really changed.
+    This walk runs on every validate of a tree with thousands of files: it works on plain strings
+    and scandir entries (whose stat is cached) rather than Path objects.
     """
     copied = 0
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-        rel_dir = os.path.relpath(dirpath, source)
-        out_dir = target / rel_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in filenames:
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if rel in skip:
-                continue
-            src = Path(dirpath) / name
-            dst = out_dir / name
-            s = src.lstat()
-            try:
-                d = dst.lstat()
-                if d.st_size == s.st_size and d.st_mtime_ns == s.st_mtime_ns:
+    pending = [""]
+    src_root, dst_root = str(source), str(target)
+    while pending:
+        rel_dir = pending.pop()
+        src_dir = os.path.join(src_root, rel_dir) if rel_dir else src_root
+        dst_dir = os.path.join(dst_root, rel_dir) if rel_dir else dst_root
+        os.makedirs(dst_dir, exist_ok=True)
+        with os.scandir(src_dir) as entries:
+            for entry in entries:
+                rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS:
+                        pending.append(rel)
                     continue
-            except FileNotFoundError:
-                pass
-            if src.is_symlink():
-                dst.unlink(missing_ok=True)
-                dst.symlink_to(os.readlink(src))
-            else:
-                shutil.copy2(src, dst)
-            copied += 1
+                if rel in skip:
+                    continue
+                dst = os.path.join(dst_dir, entry.name)
+                s = entry.stat(follow_symlinks=False)
+                try:
+                    d = os.lstat(dst)
+                    if d.st_size == s.st_size and d.st_mtime_ns == s.st_mtime_ns:
+                        continue
+                except FileNotFoundError:
+                    pass
+                if entry.is_symlink():
+                    if os.path.lexists(dst):
+                        os.unlink(dst)
+                    os.symlink(os.readlink(entry.path), dst)
+                else:
+                    shutil.copy2(entry.path, dst)
+                copied += 1
     return copied
 
 

@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
 
 from qganb.errors import FixtureBuildFailed
 
@@ -107,6 +106,8 @@ def write_patches(tree: Path, scratch: Path, out_dir: Path) -> list[Path]:
     Only the touched files are copied into a small git repository: the diff context comes from
     the real files, so the patches apply to the full tree.
     """
+    import git  # imported here: the CLI imports this module at start-up, for its choices
+
     touched = sorted({e.path for p in PATCHES for e in p.edits})
     work = scratch / "patch-repo"
     for rel in touched:
