@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qganb import build_host
+from qganb.compiler_cache import compiler_cache_env
 from qganb.errors import CommandFailed, QganbError
 from qganb.process import LineSink, output_of, require_tool, run
 from qganb.run_dir import RunDir
@@ -65,9 +66,10 @@ def build_rpms(spec: Path, topdir: Path, *, dist: str | None, nodeps: bool, log:
     host = build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log)
     outputs = ["--define", f"_rpmdir {staging / 'RPMS'}", "--define", f"_srcrpmdir {staging / 'SRPMS'}"]
     deps = ["--nodeps"] if nodeps else []
+    env = compiler_cache_env(topdir / "BUILD")
     for mode in ("-bb", "-bs"):
         try:
-            run(["rpmbuild", mode, *deps, *host, *outputs, spec], log_path=log, on_line=on_line)
+            run(["rpmbuild", mode, *deps, *host, *outputs, spec], env=env, log_path=log, on_line=on_line)
         except CommandFailed as exc:
             problem, fix = _diagnose(log.read_text(errors="replace"), patch_name)
             raise BuildFailed(exc, f"{problem}: `rpmbuild {mode}` exited with status {exc.returncode}", fix) from exc

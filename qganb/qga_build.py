@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qganb import build_host
+from qganb.compiler_cache import compiler_cache_env
 from qganb.errors import CommandFailed
 from qganb.process import LineSink, require_tool, run
 from qganb.qemu_tree import QemuTree
@@ -86,6 +87,10 @@ class QgaBuild:
         self.build_dir = build_dir
         self.log_path = build_dir.parent / "build.log"
 
+    def _env(self) -> dict[str, str]:
+        # The same environment for configure and every rebuild: meson keeps the compiler it found.
+        return compiler_cache_env(self.build_dir.parent)
+
     def _configure_argv(self) -> list[str]:
         python = str(build_host.meson_python(self.log_path)) if self.tree.version >= (8, 1) else ""
         return [str(self.tree.root / "configure"), *configure_flags(self.tree.version, python)]
@@ -104,7 +109,7 @@ class QgaBuild:
         if self.build_dir.exists():
             shutil.rmtree(self.build_dir)
         self.build_dir.mkdir(parents=True)
-        run(argv, cwd=self.build_dir, log_path=self.log_path, on_line=on_line,
+        run(argv, cwd=self.build_dir, env=self._env(), log_path=self.log_path, on_line=on_line,
             fix="read the configure output above; a missing build dependency is the usual cause (make setup)")
         stamp_file.write_text(self._stamp(argv))
         return True
@@ -122,7 +127,7 @@ class QgaBuild:
             argv = ["make", "-C", str(self.build_dir), f"-j{os.cpu_count() or 2}", "qemu-ga"]
             binary = self.build_dir / "qemu-ga"
         try:
-            run(argv, log_path=self.log_path, on_line=on_line)
+            run(argv, env=self._env(), log_path=self.log_path, on_line=on_line)
         finally:
             with open(self.log_path, encoding="utf-8", errors="replace") as f:
                 f.seek(start)

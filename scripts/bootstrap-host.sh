@@ -9,7 +9,7 @@ packages=(
   # Python for the project venv (rpm's bindings are built for this interpreter)
   python3 python3-venv python3-pip
   # building qemu-ga from QEMU sources
-  gcc make ninja-build meson pkg-config libglib2.0-dev flex bison
+  gcc make ninja-build meson pkg-config libglib2.0-dev flex bison ccache
   # the testbed: libvirt + QEMU (TCG), a Debian guest image, OpenSSH
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd
