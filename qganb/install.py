@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from qganb.verify import DEFAULT_URI, AgentNotConnected, agent_command, wait_for
 
 AGENT_PACKAGE = "qemu-guest-agent"
 SCRIPT = Path(__file__).resolve().parent / "guest_scripts" / "install-transaction.sh"
+POLL_SECONDS = 5  # how long one poll waits on the guest for the transaction's status
 NEVRA_FORMAT = "%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n"
 HEADER_DIGEST = "%{SHA1HEADER}\n"  # tells two builds with one NEVRA apart; rpm 4.11 (EL7) has it too
 # The booleans that decide what a confined qemu-ga (virt_qemu_ga_t) may do beyond its defaults.
@@ -195,6 +197,7 @@ class _Transaction:
         self.say = say
         self.log_path = log_path
         self.offset = 0
+        self.phase = ""  # the last phase seen in the log: a poll returns as soon as another starts
         self.tail: list[str] = []
         self.started = False
         self.finished = False
@@ -202,14 +205,11 @@ class _Transaction:
     def start(self, mode: str) -> None:
         self.started = True
         self.finished = False
-        self.ssh.run(["rm", "-f", f"{self.state}/pid"], as_root=True)
         self.ssh.run(["sh", f"{self.state}/install-transaction.sh", mode, self.state], as_root=True)
 
-    def _stream_log(self) -> None:
-        done = self.ssh.run(["tail", "-c", f"+{self.offset + 1}", f"{self.state}/log"], check=False)
-        if not done.succeeded or not done.stdout:
-            return
-        complete, _, _ = done.stdout.rpartition("\n")
+    def _take_log(self, text: str) -> None:
+        """Consume the complete lines of the log text that starts at `self.offset`."""
+        complete, _, _ = text.rpartition("\n")
         if not complete:
             return
         self.offset += len((complete + "\n").encode())
@@ -219,28 +219,35 @@ class _Transaction:
                 with self.log_path.open("a") as log:
                     log.write(line + "\n")
             if line.startswith("qganb: phase "):
-                self.say(f"  guest: {line.removeprefix('qganb: phase ')}")
+                self.phase = line.removeprefix("qganb: phase ")
+                self.say(f"  guest: {self.phase}")
 
     def wait(self, timeout: float, reconnect_timeout: float) -> str:
-        """Poll until the script writes its status; ride out short connection losses."""
+        """Poll until the script writes its status; ride out short connection losses.
+
+        Each poll is one SSH round trip that waits on the guest itself (up to POLL_SECONDS), so the
+        status is seen within a quarter second of being written."""
         deadline = time.monotonic() + timeout
         lost_since: float | None = None
         gone = 0
         while time.monotonic() < deadline:
             try:
-                self._stream_log()
-                done = self.ssh.run(["cat", f"{self.state}/status"], check=False)
+                done = self.ssh.run(["sh", f"{self.state}/install-transaction.sh", "wait", self.state,
+                                     str(self.offset), str(POLL_SECONDS), self.phase],
+                                    as_root=True, check=False, timeout=POLL_SECONDS + 60)
                 lost_since = None
-                if done.succeeded:
-                    self._stream_log()
+                state, _, log = done.stdout.partition("\n")
+                self._take_log(log)
+                if state.startswith("status "):
                     self.finished = True
-                    return done.stdout.strip()
-                if not self._script_alive():
+                    return state.removeprefix("status ").strip()
+                if state == "gone" or not done.succeeded:
                     gone += 1
                     if gone >= 2:
                         raise InstallError(
                             f"the install script on {self.ssh.target} ended without a result",
                             f"see {self.state}/log on the guest, and check `rpm -q qemu-guest-agent` there")
+                    time.sleep(1)
             except SshError as exc:
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since > reconnect_timeout:
@@ -250,15 +257,9 @@ class _Transaction:
                         f"the previous one, with an active agent",
                         f"when the guest is reachable again, see {self.state}/status and {self.state}/log there, "
                         "and check with `virsh qemu-agent-command DOMAIN '{\"execute\":\"guest-ping\"}'`") from exc
-            time.sleep(2)
+                time.sleep(2)
         raise InstallError(f"the install on {self.ssh.target} did not finish within {timeout:g} s",
                            f"see {self.state}/log on the guest")
-
-    def _script_alive(self) -> bool:
-        pid = self.ssh.run(["cat", f"{self.state}/pid"], check=False)
-        if not pid.succeeded:
-            return True  # not started yet
-        return self.ssh.run(["ps", "-p", pid.stdout.strip()], check=False).succeeded
 
     def remove(self) -> None:
         try:
@@ -282,13 +283,23 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
 
     say(f"connecting to {ssh.target} (host key verified)")
     ssh.check_root()
-    _precheck_agent(domain, uri)
-    previous = _installed(ssh, name)
-    installer = _pick_installer(ssh, options.installer)
+    # The checks are independent reads: they share the one multiplexed connection concurrently, as
+    # each costs a round trip to the guest. Results are taken in a fixed order, so the first
+    # failing check is always the same one.
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="qganb-check") as pool:
+        agent_check = pool.submit(_precheck_agent, domain, uri)
+        previous_check = pool.submit(_installed, ssh, name)
+        installer_check = pool.submit(_pick_installer, ssh, options.installer)
+        config_check = pool.submit(read_agent_config, ssh, options.service)
+        selinux_check = pool.submit(selinux_report, ssh, selinux_booleans or [])
+        agent_check.result()
+        previous = previous_check.result()
+        installer = installer_check.result()
+        config = config_check.result()
+        selinux = selinux_check.result()
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{previous or 'no ' + name}; installer: {installer}")
 
-    config = read_agent_config(ssh, options.service)
     blocked: list[Blocked] = config.blocked(commands)
     for item in blocked:
         say("configuration: " + item.advice())
@@ -296,7 +307,6 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
     if len(new_config) > 1:
         raise InstallError(f"the blocking lines are in {len(new_config)} files: {', '.join(new_config)}",
                            "edit them by hand, following the advice above")
-    selinux = selinux_report(ssh, selinux_booleans or [])
     for line in selinux.lines():
         say(line)
     seconds["checks"] = time.monotonic() - started

@@ -5,6 +5,10 @@
 #
 #   install-transaction.sh start STATE_DIR           start "apply" detached and return at once
 #   install-transaction.sh start-restore STATE_DIR   start "restore" detached and return at once
+#   install-transaction.sh wait STATE_DIR OFFSET SECONDS PHASE
+#       wait up to SECONDS for the status or a phase other than PHASE; print "status ...",
+#       "running" or "gone" (the script died without a status), then the log from byte OFFSET on.
+#       One SSH round trip per poll, and progress shows as each phase starts.
 #
 # STATE_DIR holds what qganb uploaded, one argument per line in the *.argv files:
 #   install.argv   the command installing the new package
@@ -22,13 +26,15 @@ say() {
 }
 
 phase() {
-    echo "$1" >"$state/phase.tmp" && mv -f "$state/phase.tmp" "$state/phase"
+    # The log line first: a poll that sees the new phase then finds its line in the log.
     say "phase $1"
+    echo "$1" >"$state/phase.tmp" && mv -f "$state/phase.tmp" "$state/phase"
 }
 
 finish() {
-    echo "$*" >"$state/status.tmp" && mv -f "$state/status.tmp" "$state/status"
+    # The log line first: once the status exists, the log is complete.
     say "status $*"
+    echo "$*" >"$state/status.tmp" && mv -f "$state/status.tmp" "$state/status"
     exit 0
 }
 
@@ -49,30 +55,58 @@ unit_value() {
 }
 
 restart_and_wait() {
-    systemctl daemon-reload
+    # daemon-reload is slow on small guests: only when the package changed the unit on disk.
+    if [ "$(unit_value NeedDaemonReload)" = yes ]; then
+        systemctl daemon-reload
+    fi
     systemctl reset-failed "$service" 2>/dev/null
     systemctl restart "$service" || return 1
-    # With Restart=always a crashing agent looks active between restarts: require the same
-    # main PID, active, over three samples a second apart.
+    # With Restart=always (RestartSec=0 on EL) a crashing agent looks active between restarts:
+    # require two samples a second apart, both active with the same main PID. A crash between
+    # them shows as a new PID.
     tries=0
-    stable=0
     last=""
     while [ "$tries" -lt 30 ]; do
         sleep 1
         tries=$((tries + 1))
-        state_now=$(unit_value ActiveState)
-        pid=$(unit_value MainPID)
+        state_now=""
+        pid=""
+        for pair in $(systemctl show -p ActiveState -p MainPID "$service"); do
+            case $pair in
+                ActiveState=*) state_now=${pair#*=} ;;
+                MainPID=*) pid=${pair#*=} ;;
+            esac
+        done
         if [ "$state_now" = active ] && [ "$pid" != 0 ] && [ "$pid" = "$last" ]; then
-            stable=$((stable + 1))
-            [ "$stable" -ge 3 ] && return 0
-        else
-            stable=0
+            return 0
         fi
         last=$pid
         [ "$state_now" = failed ] && break
     done
     systemctl status --no-pager "$service" 2>&1 | tail -n 15
     return 1
+}
+
+wait_for_status() {
+    offset=$1
+    quarters=$(($2 * 4))
+    seen=$3
+    while [ ! -f "$state/status" ] && [ "$quarters" -gt 0 ]; do
+        now=""
+        [ -f "$state/phase" ] && read -r now <"$state/phase"
+        [ "$now" != "$seen" ] && break
+        sleep 0.25
+        quarters=$((quarters - 1))
+    done
+    if [ -f "$state/status" ]; then
+        echo "status $(cat "$state/status")"
+    elif [ -f "$state/pid" ] && ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+        echo gone
+    else
+        echo running
+    fi
+    tail -c "+$((offset + 1))" "$state/log" 2>/dev/null
+    return 0
 }
 
 restore() {
@@ -110,22 +144,26 @@ apply() {
 
 case "$mode" in
     start)
+        rm -f "$state/pid"
         setsid sh "$0" apply "$state" </dev/null >>"$state/log" 2>&1 &
         ;;
     start-restore)
-        rm -f "$state/status"
+        rm -f "$state/status" "$state/pid"
         setsid sh "$0" restore-after-check "$state" </dev/null >>"$state/log" 2>&1 &
         ;;
     apply)
         echo $$ >"$state/pid"
         apply
         ;;
+    wait)
+        wait_for_status "$3" "$4" "$5"
+        ;;
     restore-after-check)
         echo $$ >"$state/pid"
         restore agent-check
         ;;
     *)
-        echo "usage: $0 start|start-restore STATE_DIR" >&2
+        echo "usage: $0 start|start-restore STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
         exit 2
         ;;
 esac
