@@ -8,9 +8,10 @@ import collections
 import html
 import json
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+STREAM_ENV = "QGANB_STREAM_LOGS"  # a file that `qganb run` follows (see runner.LogFollower)
 
 
 class Table:
@@ -78,6 +79,10 @@ class LogTail:
         self.lines: collections.deque[str] = collections.deque(maxlen=lines)
         self.count = 0
         self._handle: Any = None
+        # Under `qganb run` the runner follows this file and streams it to the operator's terminal:
+        # the executed notebook stays small and the terminal gets every line once.
+        stream = os.environ.get(STREAM_ENV)
+        self._stream = open(stream, "a", encoding="utf-8") if stream else None
         try:
             from IPython import get_ipython
             from IPython.display import display
@@ -97,16 +102,18 @@ class LogTail:
     def __call__(self, line: str) -> None:
         self.lines.append(line)
         self.count += 1
-        if os.environ.get("QGANB_STREAM_LOGS"):
-            # Under `qganb run` the kernel's own stderr is the operator's terminal: stream there,
-            # keeping the executed notebook small.
-            print(f"      | {line}", file=sys.__stderr__, flush=True)
+        if self._stream is not None:
+            self._stream.write(f"| {line}\n")
+            self._stream.flush()
         if self._handle is not None and (self.count % 20 == 0 or line.startswith(("+ ", "error", "Wrote:"))):
             self._handle.update(self._html())
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.update(self._html())
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
 
 def verification_table(record: dict[str, Any]) -> Table:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qganb import paths
+from qganb.display import STREAM_ENV
 from qganb.errors import QganbError
 from qganb.run_dir import STAGES, RunDir
 
@@ -129,6 +131,48 @@ class _TeeLog:
         self.file.close()
 
 
+class LogFollower:
+    """Follows the file the stages' long commands append their log lines to (display.LogTail),
+    passing each complete line to `on_line` from a background thread while a stage runs, and
+    keeping the last lines for the error report of a failed stage."""
+
+    def __init__(self, path: Path, on_line: Say | None) -> None:
+        self.path = path
+        self.on_line = on_line
+        self.tail: collections.deque[str] = collections.deque(maxlen=30)
+        path.write_text("")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="qganb-log-follower", daemon=True)
+
+    def __enter__(self) -> LogFollower:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _follow(self) -> None:
+        pending = ""
+        with self.path.open(encoding="utf-8", errors="replace") as stream:
+            while True:
+                stopping = self._stop.is_set()  # read once more after the stop, then end
+                pending += stream.read()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self._take(line)
+                if stopping:
+                    break
+                self._stop.wait(0.1)
+        if pending:
+            self._take(pending)
+
+    def _take(self, line: str) -> None:
+        self.tail.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -138,48 +182,69 @@ class RunResult:
 
 def run_stages(plan: RunPlan, run_dir: RunDir, *, say: Say = print, on_line: Say | None = None) -> RunResult:
     """Execute the planned notebooks in order into `run_dir/notebooks/`; stop at the first failure."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    from qganb.kernels import KernelsAhead
 
-    from traitlets.config import Config
-
-    out_dir = run_dir.subdir("notebooks")
-    # Kernels talk over unix sockets in a private directory rather than TCP on localhost (which
-    # ipykernel warns about on every start); paths are kept short for the 107-byte socket limit.
-    sockets = Path(tempfile.mkdtemp(prefix="qganb-k"))
-    kernel_config = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "k")}})
-    # Long commands inside a stage (rpmbuild) stream their log to the kernel's stderr, which is ours.
-    os.environ["QGANB_STREAM_LOGS"] = "1" if on_line is not None else ""
     result = RunResult(run_dir.path, _load_timings(run_dir))
     if plan.stages[0] != STAGES[0]:
         run_dir.stage(STAGES[STAGES.index(plan.stages[0]) - 1])  # the stage before must have run
+    out_dir = run_dir.subdir("notebooks")
+    sockets = Path(tempfile.mkdtemp(prefix="qganb-k"))  # the kernels' sockets and the log stream
+    # Long commands inside a stage (rpmbuild) append their log to a file this process follows. The
+    # kernels inherit the variable; it is put back afterwards (`%qga_run` runs inside a kernel).
+    stream = sockets / "stream.log"
+    previous_stream = os.environ.get(STREAM_ENV)
+    os.environ[STREAM_ENV] = str(stream)
+    kernels = KernelsAhead(sockets, notebooks_dir())
+    try:
+        _run_each(plan, run_dir, result, kernels, out_dir, stream, say, on_line)
+    finally:
+        kernels.close()
+        shutil.rmtree(sockets, ignore_errors=True)
+        if previous_stream is None:
+            os.environ.pop(STREAM_ENV, None)
+        else:
+            os.environ[STREAM_ENV] = previous_stream
+    from qganb.report import write_report
+
+    result.report = write_report(run_dir, result.timings)
+    return result
+
+
+def _run_each(plan: RunPlan, run_dir: RunDir, result: RunResult, kernels: KernelsAhead, out_dir: Path,
+              stream: Path, say: Say, on_line: Say | None) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from qganb.kernels import ENGINE
+
     for number, stage in enumerate(plan.stages, 1):
         notebook = notebook_of(stage)
         output = out_dir / notebook.name
         say(f"[{number}/{len(plan.stages)}] {stage}: {notebook.name}")
         log = _TeeLog(run_dir.log(f"{stage}.notebook"), on_line)
         started = time.monotonic()
+        km = kernels.take(more=number < len(plan.stages))
+        follower = LogFollower(stream, on_line)
         try:
-            papermill.execute_notebook(str(notebook), str(output), parameters=plan.parameters[stage],
-                                       cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-                                       log_output=False, stdout_file=log, stderr_file=log,
-                                       report_mode=False, config=kernel_config)
+            with follower:
+                papermill.execute_notebook(str(notebook), str(output), parameters=plan.parameters[stage],
+                                           cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                           log_output=False, stdout_file=log, stderr_file=log,
+                                           report_mode=False, engine_name=ENGINE, km=km)
         except PapermillExecutionError as exc:
             log.close()
             result.timings[stage] = round(time.monotonic() - started, 1)
             _save_timings(run_dir, result.timings, failed=stage)
-            shutil.rmtree(sockets, ignore_errors=True)
-            raise StageFailed(stage, output, exc.exec_count, exc.ename, exc.evalue, list(log.tail),
+            # The end of the long command's log (rpmbuild's), then what the notebook itself printed.
+            tail = list(follower.tail) + list(log.tail)
+            raise StageFailed(stage, output, exc.exec_count, exc.ename, exc.evalue, tail[-40:],
                               run_dir.path) from exc
+        finally:
+            kernels.stop(km)  # normally nbclient has already shut it down
         log.close()
         result.timings[stage] = round(time.monotonic() - started, 1)
         _save_timings(run_dir, result.timings)
         say(f"      done in {result.timings[stage]:.1f} s")
-    shutil.rmtree(sockets, ignore_errors=True)
-    from qganb.report import write_report
-
-    result.report = write_report(run_dir, result.timings)
-    return result
 
 
 def _load_timings(run_dir: RunDir) -> dict[str, float]:

@@ -21,11 +21,22 @@ def qganb_run(*args: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=1800)
 
 
+def kernel_pids() -> set[str]:
+    found = subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True, check=False)
+    return set(found.stdout.split())
+
+
 def test_run_takes_a_recipe_from_the_srpm_to_a_verified_guest(stock_testbed, tmp_path: Path) -> None:
     done = qganb_run("--recipe", "recipes/guest-get-uptime.yaml", "--run", str(tmp_path / "run"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for number, stage in enumerate(STAGES, 1):
         assert f"[{number}/8] {stage}: {number:02d}-{stage}.ipynb" in done.stdout
+    # rpmbuild's log streams to the terminal, each line once, and stays out of the executed notebook.
+    assert done.stdout.count("| Executing(%build)") == 1
+    build_cells = json.loads((tmp_path / "run" / "notebooks" / "06-build.ipynb").read_text())["cells"]
+    streamed = "".join("".join(o.get("text", "")) for c in build_cells for o in c.get("outputs", [])
+                       if o.get("output_type") == "stream")
+    assert "Executing(%build)" not in streamed
     assert "verification: passed (1/1 cases)" in done.stdout
     assert "installed qemu-guest-agent-10:7.2.0-3.el7.qganb1.x86_64" in done.stdout  # streamed from the stage
     run = RunDir(tmp_path / "run")
@@ -44,8 +55,11 @@ def test_a_failed_run_stops_at_its_cell_and_resumes_from_there(stock_testbed, tm
     recipe = tmp_path / "guest-get-uptime.yaml"
     recipe.write_text(good.replace("    up = g_ascii_strtod(text, &end);", "    up = no_such_function(text);"))
     run = tmp_path / "run"
+    kernels_before = kernel_pids()
     failed = qganb_run("--recipe", str(recipe), "--run", str(run))
     assert failed.returncode == 1
+    # The failed stage's kernel and the one started ahead for the next stage are both gone.
+    assert kernel_pids() - kernels_before == set()
     assert "[6/8] build" in failed.stdout and "[7/8]" not in failed.stdout
     assert "qganb: error: stage build failed in cell" in failed.stderr
     assert f"resume with `qganb run --run {run} --from build`" in failed.stderr
