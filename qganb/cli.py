@@ -231,11 +231,16 @@ def _recipe_apply(args: argparse.Namespace) -> int:
 
 
 def _recipe_validate(args: argparse.Namespace) -> int:
+    from qganb.tree_mirror import TreeListing
+
+    # Listing the tree's ~19 000 files runs while the recipe models are imported and parsed.
+    listing = TreeListing(args.source)
     from qganb.recipe import load_recipes
     from qganb.validate import validate_recipes
 
     recipes = load_recipes(args.recipes)
-    report = validate_recipes(args.source, recipes, on_line=_stderr_line if args.verbose else None)
+    report = validate_recipes(args.source, recipes, on_line=_stderr_line if args.verbose else None,
+                              listing=listing)
     print(report.summary())
     return 0 if report.passed else 1
 

@@ -129,7 +129,7 @@ def _check_names(tree: QemuTree, schema: str, recipes: list[Recipe]) -> None:
     upstream: dict[str, int] = {}
     other_recipes: dict[str, str] = {}
     for decl in declarations_in(schema):
-        offset = _offset_of_line(schema, decl.line)
+        offset = decl.offset
         inside = next((cmd for start, end, cmd in spans if start <= offset < end), None)
         if inside is None:
             upstream[decl.name] = decl.line
@@ -162,13 +162,6 @@ def _check_names(tree: QemuTree, schema: str, recipes: list[Recipe]) -> None:
             raise r.error(f"unknown type {name!r} (not a builtin, not in this recipe, not in QEMU "
                           f"{tree.version_text}'s qga schema)", "define it under `types` or use a builtin",
                           *find_type_use(r, name))
-
-
-def _offset_of_line(text: str, line: int) -> int:
-    offset = 0
-    for _ in range(line - 1):
-        offset = text.index("\n", offset) + 1
-    return offset
 
 
 def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:

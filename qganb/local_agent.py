@@ -69,7 +69,7 @@ class LocalAgent:
                     return
                 except AgentNotAnswering:
                     pass
-            time.sleep(0.05)
+            time.sleep(0.01)  # qemu-ga is up in milliseconds; validate waits for this on every run
         self.stop()
         raise AgentNotAnswering(f"{self.binary} did not answer guest-ping within {self.start_timeout:g} s",
                                 f"see its log at {self.log_path}")

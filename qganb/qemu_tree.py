@@ -17,6 +17,7 @@ class Declaration:
     kind: str  # command, struct, enum, union, alternate
     name: str
     line: int
+    offset: int = 0  # of the declaration's first character in the schema text
 
 
 class QemuTree:
@@ -86,5 +87,5 @@ def declarations_in(schema_text: str) -> list[Declaration]:
     found = []
     for match in _DECLARATION.finditer(schema_text):
         line = schema_text.count("\n", 0, match.start()) + 1
-        found.append(Declaration(match.group(1), match.group(2), line))
+        found.append(Declaration(match.group(1), match.group(2), line, match.start()))
     return found

@@ -86,10 +86,12 @@ class QgaBuild:
         self.tree = tree
         self.build_dir = build_dir
         self.log_path = build_dir.parent / "build.log"
+        self.configured_now = False  # configure ran in this object's life: the next build is a full one
 
-    def _env(self) -> dict[str, str]:
-        # The same environment for configure and every rebuild: meson keeps the compiler it found.
-        return compiler_cache_env(self.build_dir.parent)
+    def _env(self, *, cached: bool = True) -> dict[str, str]:
+        # Either way the compiler is the same `cc` (the masquerade directory only comes first on
+        # PATH), so switching between the two never makes ninja rebuild anything.
+        return compiler_cache_env(self.build_dir.parent) if cached else {}
 
     def _configure_argv(self) -> list[str]:
         python = str(build_host.meson_python(self.log_path)) if self.tree.version >= (8, 1) else ""
@@ -112,11 +114,14 @@ class QgaBuild:
         run(argv, cwd=self.build_dir, env=self._env(), log_path=self.log_path, on_line=on_line,
             fix="read the configure output above; a missing build dependency is the usual cause (make setup)")
         stamp_file.write_text(self._stamp(argv))
+        self.configured_now = True
         return True
 
     def build(self, on_line: LineSink | None = None) -> BuildResult:
         """Configure when needed, then build qga/qemu-ga incrementally."""
-        self.configure(on_line)
+        # ccache pays off on the full build after configure (a tree already built elsewhere hits);
+        # an incremental build compiles just the edited file, always a miss, which ccache only slows.
+        fresh = self.configure(on_line) or self.configured_now
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
         if uses_meson(self.tree.version):
@@ -127,7 +132,7 @@ class QgaBuild:
             argv = ["make", "-C", str(self.build_dir), f"-j{os.cpu_count() or 2}", "qemu-ga"]
             binary = self.build_dir / "qemu-ga"
         try:
-            run(argv, env=self._env(), log_path=self.log_path, on_line=on_line)
+            run(argv, env=self._env(cached=fresh), log_path=self.log_path, on_line=on_line)
         finally:
             with open(self.log_path, encoding="utf-8", errors="replace") as f:
                 f.seek(start)

@@ -8,8 +8,6 @@ recipe only the edited files are rewritten, so the rebuild is incremental.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +20,8 @@ from qganb.process import LineSink
 from qganb.qemu_tree import QemuTree
 from qganb.qga_build import QgaBuild, compiler_messages
 from qganb.recipe import Recipe
+from qganb.tree_mirror import TreeListing, mirror_tree
 from qganb.verify_cases import CaseResult, judge
-
-SKIP_DIRS = {".git"}
-
 
 @dataclass
 class ValidationReport:
@@ -56,48 +52,6 @@ def workspace_for(tree: QemuTree) -> Path:
     return paths.cache_dir() / "validate" / f"qemu-{tree.version_text}-{key}"
 
 
-def mirror_tree(source: Path, target: Path, skip: set[str]) -> int:
-    """Copy files that are new or changed (size or mtime) from source to target; return the count.
-
-    Unchanged files keep their mtime in the target, so ninja rebuilds only what really changed.
-    This walk runs on every validate of a tree with thousands of files: it works on plain strings
-    and scandir entries (whose stat is cached) rather than Path objects.
-    """
-    copied = 0
-    pending = [""]
-    src_root, dst_root = str(source), str(target)
-    while pending:
-        rel_dir = pending.pop()
-        src_dir = os.path.join(src_root, rel_dir) if rel_dir else src_root
-        dst_dir = os.path.join(dst_root, rel_dir) if rel_dir else dst_root
-        os.makedirs(dst_dir, exist_ok=True)
-        with os.scandir(src_dir) as entries:
-            for entry in entries:
-                rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
-                        pending.append(rel)
-                    continue
-                if rel in skip:
-                    continue
-                dst = os.path.join(dst_dir, entry.name)
-                s = entry.stat(follow_symlinks=False)
-                try:
-                    d = os.lstat(dst)
-                    if d.st_size == s.st_size and d.st_mtime_ns == s.st_mtime_ns:
-                        continue
-                except FileNotFoundError:
-                    pass
-                if entry.is_symlink():
-                    if os.path.lexists(dst):
-                        os.unlink(dst)
-                    os.symlink(os.readlink(entry.path), dst)
-                else:
-                    shutil.copy2(entry.path, dst)
-                copied += 1
-    return copied
-
-
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
@@ -116,15 +70,18 @@ def _map_diagnostics(output: str, plan: EditPlan, kind: str) -> list[str]:
     return mapped
 
 
-def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None) -> ValidationReport:
-    """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case."""
+def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None,
+                     listing: TreeListing | None = None) -> ValidationReport:
+    """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case.
+
+    `listing`: the tree's listing, when the caller started it early (see tree_mirror)."""
     tree = QemuTree(tree_root)
     plan = plan_edits(tree, recipes)  # raises with the recipe's file and line on QAPI errors
     report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes])
 
     workspace = workspace_for(tree)
     source = workspace / "src"
-    mirror_tree(tree.root, source, skip=set(plan.files))
+    mirror_tree(tree.root, source, skip=set(plan.files), listing=listing)
     for rel, text in plan.files.items():
         _write_if_changed(source / rel, text)
     build = QgaBuild(QemuTree(source), workspace / "build")

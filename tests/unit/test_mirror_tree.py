@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qganb.validate import mirror_tree
+from qganb.tree_mirror import mirror_tree
 
 
 def _tree(root: Path) -> None:
@@ -46,3 +46,16 @@ def test_second_mirror_copies_only_what_changed(tmp_path: Path) -> None:
     assert (target / "qga" / "new.c").is_file()
     assert os.readlink(target / "COPYING.link") == "qga/main.c"
     assert (target / "README").stat().st_mtime_ns == untouched
+
+
+def test_a_file_no_longer_skipped_is_copied_and_a_newly_skipped_one_left_alone(tmp_path: Path) -> None:
+    source, target = tmp_path / "src", tmp_path / "dst"
+    _tree(source)
+    mirror_tree(source, target, skip={"qga/qapi-schema.json"})
+    assert not (target / "qga" / "qapi-schema.json").exists()
+    assert mirror_tree(source, target, skip=set()) == 1
+    assert (target / "qga" / "qapi-schema.json").is_file()
+    (target / "qga" / "main.c").write_text("/* written by the plan */\n")
+    (source / "qga" / "main.c").write_text("int main(void) { return 2; }\n")
+    assert mirror_tree(source, target, skip={"qga/main.c"}) == 0
+    assert (target / "qga" / "main.c").read_text() == "/* written by the plan */\n"
