@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from qganb import build_host
@@ -34,7 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 RECIPE = ROOT / "recipes" / "guest-set-watchdog-timeout.yaml"
 REPEATS = int(os.environ.get("QGANB_BENCH_REPEATS", "3"))
-VARIANTS = ('"cannot write %s: %s"', '"cannot write to %s: %s"')
+MESSAGE = '"cannot write %s: %s"'
+# Every round changes the body to text never compiled before, so that no compiler cache can answer
+# for it: the edit loop is measured with a real compile of the edited file.
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def variant(round_number: int) -> str:
+    return f'"cannot write %s: %s (round {RUN_ID}-{round_number})"'
+
 
 
 def validate(recipe: Path, tree: Path) -> tuple[float, int]:
@@ -48,7 +57,7 @@ def main() -> int:
     tree = unpacked_tree("7.2")
     scratch = Path(tempfile.mkdtemp(prefix="qganb-bench-"))
     text = RECIPE.read_text()
-    assert VARIANTS[0] in text, "the benchmark toggles this message in the recipe body"
+    assert MESSAGE in text, "the benchmark changes this message in the recipe body"
     try:
         recipe = scratch / RECIPE.name
         recipe.write_text(text)
@@ -58,12 +67,12 @@ def main() -> int:
         apply_recipes(bare_tree, [load_recipe(recipe)])
         bare_build = QgaBuild(QemuTree(bare_tree), scratch / "bare" / "build")
         bare_build.build()
-        c_file = next(p for p in (bare_tree / "qga").glob("commands-*.c") if VARIANTS[0] in p.read_text())
+        c_file = next(p for p in (bare_tree / "qga").glob("commands-*.c") if MESSAGE in p.read_text())
         validate(recipe, tree)  # qganb's own workspace configured and built once, as in the loop
 
         times: dict[str, list[float]] = {"validate": [], "ninja": []}
         for repeat in range(REPEATS):
-            old, new = VARIANTS[repeat % 2], VARIANTS[(repeat + 1) % 2]
+            old, new = variant(repeat - 1) if repeat else MESSAGE, variant(repeat)
             recipe.write_text(recipe.read_text().replace(old, new))
             c_file.write_text(c_file.read_text().replace(old, new))
             order = ["ninja", "validate"] if repeat % 2 == 0 else ["validate", "ninja"]

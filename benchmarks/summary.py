@@ -1,0 +1,97 @@
+"""Writes the figures table of benchmarks/README.md from benchmarks/results/*.json.
+
+Run last by `make bench`, so the README always shows the figures of the last run, each with the
+targets it was checked against.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def _fixture_cache(r: dict[str, Any]) -> str:
+    return f"warm `qganb testbed srpm` {r['qganb_warm_median']:.2f} s (bare `rpm -qp` {r['rpm_qp_median']:.2f} s)"
+
+
+def _testbed_start(r: dict[str, Any]) -> str:
+    warm = r["warm"]
+    text = f"warm: guest-ping {warm['median_guest_ping']} s, sshd {warm['median_sshd']} s"
+    if r.get("cold"):
+        cold = r["cold"]
+        text = (f"cold: image build {cold['image_build_seconds']} s + guest-ping {cold['boot_to_guest_ping_seconds']} s "
+                f"= {cold['total_seconds']} s to sshd; " + text)
+    return text
+
+
+def _edit_loop(r: dict[str, Any]) -> str:
+    times = r["body_change_seconds"]
+    rej = r["rejection_seconds"]
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    return (f"body change: validate {med(times['validate'])} s vs ninja {med(times['ninja'])} s "
+            f"(**{r['validate_vs_ninja']}×**); rejected: C error {med(rej['c-error'])} s, doc error "
+            f"{med(rej['qapi-doc-error'])} s vs `rpmbuild -bb` {r['rpmbuild_bb_seconds']} s "
+            f"(**{r['rejection_vs_rpmbuild_bb']['c-error']:.1%}**, **{r['rejection_vs_rpmbuild_bb']['qapi-doc-error']:.1%}**)")
+
+
+def _pipeline_overhead(r: dict[str, Any]) -> str:
+    return (f"`qganb run` {r['median_qganb']} s vs bare script {r['median_bare']} s (**{r['ratio']}×**); "
+            f"without ccache {r['median_qganb_no_ccache']} s ({r['ratio_no_ccache']}×)")
+
+
+def _runner_overheads(r: dict[str, Any]) -> str:
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    return (f"body change to verified on the guest {med(r['after_body_change_seconds'])} s vs first full run "
+            f"{med(r['full_run_seconds'])} s (**{r['loop_vs_full']}×**; {r['loop_vs_full_warm_cache']}× a warm-cache "
+            f"full run); kernel + papermill {r['kernel_and_papermill_seconds_total']} s per run; runner peak RSS "
+            f"**{r['runner_peak_rss_mb']} MB**")
+
+
+def _demo_stages(r: dict[str, Any]) -> str:
+    stages = ", ".join(f"{k} {v}" for k, v in r["stage_seconds"].items())
+    return f"`make demo` {r['demo_total_seconds']} s: {stages} s"
+
+
+FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
+    "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
+}
+
+
+def table() -> str:
+    rows = ["| benchmark | figures (medians) | targets |", "|---|---|---|"]
+    for name, figures in FIGURES.items():
+        path = HERE / "results" / f"{name}.json"
+        if not path.is_file():
+            rows.append(f"| `{name}` | not run yet | |")
+            continue
+        result = json.loads(path.read_text())
+        try:
+            text = figures(result)
+        except KeyError as exc:
+            rows.append(f"| `{name}` | results in an older format (no {exc}): run `make bench` | |")
+            continue
+        targets = "; ".join(f"{'PASS' if ok else 'FAIL'}: {t}" for t, ok in result.get("targets", {}).items())
+        rows.append(f"| `{name}` | {text} | {targets} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{README} lacks the {START} ... {END} markers the table goes between")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    README.write_text(f"{before}{START}\n{table()}\n{END}{after}")
+    print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
