@@ -314,8 +314,7 @@ def _installer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qganb.testbed.debian_sources import supported_series
-    from qganb.testbed.fixture_specs import STYLES
+    from qganb.testbed.catalog import STYLES, supported_series
 
     parser = argparse.ArgumentParser(
         prog="qganb",

@@ -326,17 +326,24 @@ def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[
             _record_lines(item, path + (index,), out)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_recipe(text: str, path: Path) -> Recipe:
     """Validate recipe text; every error names the file, the line and the field."""
+    # One parse gives both the node tree (for line numbers) and the data; libyaml when present.
+    loader = _LOADER(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(path, line, None, f"not valid YAML: {problem}",
                           f"a recipe is a YAML mapping of command, doc, arguments, returns, implementation and verify; {GUIDE}") from exc
+    finally:
+        loader.dispose()
     if not isinstance(data, dict) or node is None:
         kind = "empty" if data is None else f"a YAML {type(data).__name__}"
         raise RecipeError(path, 1, None, f"the file is {kind}, not a recipe mapping",

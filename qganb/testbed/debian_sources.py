@@ -20,22 +20,11 @@ from pathlib import Path
 from qganb.digests import sha256_of
 from qganb.errors import CommandFailed, SourceDownloadFailed, UnknownQemuVersion
 from qganb.process import output_of, require_tool, run
+from qganb.testbed.catalog import SERIES_SUITES, supported_series
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-
-# QEMU series -> the Debian suites whose `qemu` source package carries it (FIELD-NOTES §1).
-SERIES_SUITES: dict[str, tuple[tuple[str, str], ...]] = {
-    "5.2": (("main", "bullseye"),),
-    "7.2": (("main", "bookworm"), ("security", "bookworm-security")),
-    "10.0": (("main", "trixie"),),
-}
-
-
-def supported_series() -> list[str]:
-    return list(SERIES_SUITES)
-
 
 def check_series(series: str) -> str:
     if series not in SERIES_SUITES:

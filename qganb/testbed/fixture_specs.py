@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
 
 from qganb.errors import UnknownSpecStyle
+from qganb.testbed.catalog import STYLES, SpecStyle
 from qganb.qga_build import configure_flags
 from qganb.testbed.qemu_source import PatchInfo, PreparedSource
 
@@ -15,25 +15,6 @@ BLOCKED_BY_DEFAULT = (
     "guest-file-seek,guest-file-flush,guest-exec,guest-exec-status"
 )
 
-
-@dataclass(frozen=True)
-class SpecStyle:
-    name: str
-    dist: str  # the %{dist} the src.rpm is built with, as the distro's build system would
-    epoch: int
-    release: int
-    blocklist_variable: str
-    description: str
-
-
-STYLES: dict[str, SpecStyle] = {
-    "el7": SpecStyle("el7", ".el7", 10, 3, "BLACKLIST_RPC",
-                     "CentOS 7: %setup, numbered PatchN tags with gaps, explicit %patchN lines"),
-    "el9": SpecStyle("el9", ".el9", 17, 2, "BLOCK_RPCS",
-                     "RHEL 9: %setup + %autopatch, four-digit Patch0001 tags"),
-    "fedora": SpecStyle("fedora", ".fc41", 2, 1, "FILTER_RPC_ARGS",
-                        "Fedora: %autosetup -S git_am, unnumbered Patch: tags in git format-patch form"),
-}
 
 # The QEMU version each series' fixture is built from, for the shared configure table.
 SERIES_VERSION = {"5.2": (5, 2, 0), "7.2": (7, 2, 0), "10.0": (10, 0, 0)}
