@@ -5,8 +5,8 @@
 2. Rejecting a recipe with a C error, and one with a QAPI doc error, against one full
    `rpmbuild -bb` of the fixture. Target <= 10 % each.
 
-Both sides alternate, REPEATS times, toggling the body between two variants so every round
-really compiles. Writes benchmarks/results/edit_loop.json.
+Both sides alternate, REPEATS (at least 5) times, each round with body text never compiled
+before, so every round really compiles. Writes benchmarks/results/edit_loop.json.
 """
 
 from __future__ import annotations
