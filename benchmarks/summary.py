@@ -7,6 +7,7 @@ targets it was checked against.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def _testbed_start(r: dict[str, Any]) -> str:
 def _edit_loop(r: dict[str, Any]) -> str:
     times = r["body_change_seconds"]
     rej = r["rejection_seconds"]
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    med = statistics.median
     return (f"body change: validate {med(times['validate'])} s vs ninja {med(times['ninja'])} s "
             f"(**{r['validate_vs_ninja']}×**); rejected: C error {med(rej['c-error'])} s, doc error "
             f"{med(rej['qapi-doc-error'])} s vs `rpmbuild -bb` {r['rpmbuild_bb_seconds']} s "
@@ -46,7 +47,7 @@ def _pipeline_overhead(r: dict[str, Any]) -> str:
 
 
 def _runner_overheads(r: dict[str, Any]) -> str:
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    med = statistics.median
     return (f"body change to verified on the guest {med(r['after_body_change_seconds'])} s vs first full run "
             f"{med(r['full_run_seconds'])} s (**{r['loop_vs_full']}×**; {r['loop_vs_full_warm_cache']}× a warm-cache "
             f"full run); kernel + papermill {r['kernel_and_papermill_seconds_total']} s per run; runner peak RSS "

@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qganb import paths
 from qganb.display import STREAM_ENV
 from qganb.errors import QganbError
 from qganb.run_dir import STAGES, RunDir
+
+if TYPE_CHECKING:
+    from qganb.kernels import KernelsAhead
 
 Say = Callable[[str], None]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from qganb.digests import sha256_of
 from qganb.errors import CommandFailed, SourceDownloadFailed, UnknownQemuVersion
 from qganb.process import output_of, require_tool, run
-from qganb.testbed.catalog import SERIES_SUITES, supported_series
+from qganb.testbed.catalog import SERIES_SUITES
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
