@@ -22,11 +22,11 @@ import time
 import uuid
 from pathlib import Path
 
-from qganb import build_host
-from qganb.edit import apply_recipes
-from qganb.qemu_tree import QemuTree
-from qganb.qga_build import QgaBuild
-from qganb.recipe import load_recipe
+from qganb.rpm import build_host
+from qganb.recipes.plan import apply_recipes
+from qganb.recipes.qemu_tree import QemuTree
+from qganb.recipes.qga_build import QgaBuild
+from qganb.recipes.model import load_recipe
 from qganb.testbed import guest
 from qganb.testbed.fixture_srpm import build_fixture_srpm
 from qganb.testbed.source_tree import unpacked_tree

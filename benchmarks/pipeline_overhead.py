@@ -22,14 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from qganb import build_host
-from qganb.install import NEVRA_FORMAT, local_rpm_field
-from qganb.pipeline import run_packaging
-from qganb.run_dir import RunDir
-from qganb.ssh import SshClient
+from qganb.rpm import build_host
+from qganb.agent.transport import wait_for_agent
+from qganb.agent.virsh import VirshAgent
+from qganb.rpm.query import NEVRA_QUERY, Nevra, nevra_of
+from qganb.stages.records import DiffRecord
+from qganb.stages.pipeline import run_packaging
+from qganb.stages.run_dir import RunDir
+from qganb.guest.ssh import SshClient
 from qganb.testbed import guest
 from qganb.testbed.fixture_srpm import build_fixture_srpm
-from qganb.verify import wait_for_agent
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,12 +45,12 @@ def reset_guest() -> None:
     """The stock agent, answering: each side starts from the same guest."""
     stock = guest.stock_agent_rpm()
     with SshClient(guest.ssh_target()) as ssh:
-        installed = ssh.run(["rpm", "-q", "--qf", NEVRA_FORMAT, "qemu-guest-agent"]).stdout.strip()
-        if installed != local_rpm_field(stock, NEVRA_FORMAT):
+        installed = str(Nevra.parse_query(ssh.run(["rpm", "-q", "--qf", NEVRA_QUERY, "qemu-guest-agent"]).stdout))
+        if installed != str(nevra_of(stock)):
             ssh.upload([stock], "/var/tmp")
             ssh.run(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
             ssh.run(["systemctl", "restart", "qemu-guest-agent"])
-    wait_for_agent(guest.DOMAIN, timeout=120)
+    wait_for_agent(VirshAgent(guest.DOMAIN), timeout=120)
 
 
 def bare(srpm: Path, patch: Path, scratch: Path) -> float:
@@ -82,7 +84,7 @@ def main() -> int:
         # The bare script applies the very edit qganb makes: take it from one untimed packaging run.
         warm = RunDir(scratch / "warm-up")
         run_packaging(str(srpm), [RECIPE], warm)
-        patch = Path(warm.stage("diff")["path"])
+        patch = warm.load(DiffRecord).path
         stages: dict[str, list[dict[str, float]]] = {"qganb": [], "qganb-no-ccache": []}
         sides = {"bare": lambda: bare(srpm, patch, scratch),
                  "qganb": lambda: qganb(srpm, scratch, stages["qganb"]),

@@ -5,6 +5,6 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext qganb`: registers %qga, %qga_commands, %%qga_recipe and %qga_run."""
-    from qganb.magics import load
+    from qganb.notebook.magics import load
 
     load(ipython)

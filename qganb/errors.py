@@ -1,6 +1,15 @@
-"""The one exception hierarchy: every error says what failed and what to do about it."""
+"""Every exception qganb raises, in one module: each says what failed and what to do about it.
+
+The tree follows the package layout: tools and commands, recipes and trees, RPM work, the agent
+seam, the guest over SSH, the stages and the runner, the testbed. Catch `QganbError` for all of
+them; `str()` is one line (problem; fix) and `details()` adds what a terminal or notebook should
+show below it (a command's log tail, a guest's install log), or "" when there is nothing more.
+"""
 
 from __future__ import annotations
+
+import shlex
+from pathlib import Path
 
 
 class QganbError(Exception):
@@ -14,18 +23,22 @@ class QganbError(Exception):
     def one_line(self) -> str:
         return f"{self.problem}; {self.fix}" if self.fix else self.problem
 
+    def details(self) -> str:
+        """More lines for display below the message; empty when the message says it all."""
+        return ""
+
+
+def _tail_lines(title: str, tail: list[str]) -> list[str]:
+    return [f"{title.format(n=len(tail))}", *(f"  {line}" for line in tail)]
+
+
+# --- running tools -------------------------------------------------------------------------------
 
 class CommandFailed(QganbError):
     """An external command exited non-zero. Keeps the argv, the exit status and the log tail."""
 
-    def __init__(
-        self,
-        argv: list[str],
-        returncode: int,
-        tail: list[str],
-        log_path: str | None = None,
-        fix: str | None = None,
-    ) -> None:
+    def __init__(self, argv: list[str], returncode: int, tail: list[str], log_path: str | None = None,
+                 fix: str | None = None) -> None:
         self.argv = argv
         self.returncode = returncode
         self.tail = tail
@@ -38,34 +51,14 @@ class CommandFailed(QganbError):
         lines = [f"command: {' '.join(self.argv)}", f"exit status: {self.returncode}"]
         if self.log_path:
             lines.append(f"log: {self.log_path}")
-        lines.append(f"last {len(self.tail)} lines:")
-        lines.extend(f"  {line}" for line in self.tail)
-        return "\n".join(lines)
+        return "\n".join(lines + _tail_lines("last {n} lines:", self.tail))
 
 
 class ToolMissing(QganbError):
     """A system tool qganb drives is not installed."""
 
 
-class FixtureError(QganbError):
-    """A testbed fixture (QEMU source, src.rpm) could not be produced."""
-
-
-class UnknownQemuVersion(FixtureError):
-    pass
-
-
-class UnknownSpecStyle(FixtureError):
-    pass
-
-
-class SourceDownloadFailed(FixtureError):
-    pass
-
-
-class FixtureBuildFailed(FixtureError):
-    pass
-
+# --- recipes and QEMU trees ----------------------------------------------------------------------
 
 class RecipeError(QganbError):
     """A recipe is invalid, or cannot be applied to a tree. Names the file, line and field."""
@@ -88,19 +81,215 @@ class ValidationFailed(QganbError):
     """A recipe applied, but a check (QAPI generator, build, verify case) failed."""
 
 
+# --- RPM work: fetch, prep, diff, spec, build ----------------------------------------------------
+
+class FetchError(QganbError):
+    """The source RPM could not be fetched or is not a usable source RPM."""
+
+
+class RpmQueryFailed(QganbError):
+    """rpm could not read a package's header."""
+
+
+class PrepError(QganbError):
+    """The source RPM could not be prepped."""
+
+
+class MissingBuildRequires(PrepError):
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "rpmbuild -bp stopped on missing BuildRequires: " + ", ".join(missing),
+            "install them, or prep with nodeps (--nodeps): on Debian the rpm database knows none of the "
+            "system's packages, so the check cannot pass there")
+
+
+class DiffError(QganbError):
+    """The edited tree cannot be turned into a patch."""
+
+
+class SpecError(QganbError):
+    """The spec cannot take the patch."""
+
+
+class BuildFailed(QganbError):
+    """rpmbuild failed; keeps the failed command for its log tail."""
+
+    def __init__(self, failure: CommandFailed, problem: str, fix: str) -> None:
+        self.failure = failure
+        super().__init__(problem, fix)
+
+    def details(self) -> str:
+        return self.failure.details()
+
+
+# --- the agent seam: virsh, a unix socket, a local qemu-ga ---------------------------------------
+
 class AgentError(QganbError):
     """Talking to a qemu-ga instance failed."""
 
 
-class AgentNotAnswering(AgentError):
-    pass
+class AgentNotConnected(AgentError):
+    """The agent does not answer: not connected, not running, closed the channel or timed out."""
+
+
+class UnknownDomain(AgentError):
+    """libvirt has no such domain."""
+
+
+class AgentNotConfigured(AgentError):
+    """The domain has no guest agent channel."""
+
+
+class CommandNotFound(AgentError):
+    """The running agent does not know the command (an old binary, or not built in)."""
+
+
+class CommandDisabled(AgentError):
+    """The agent knows the command but its configuration blocks it."""
 
 
 class AgentCommandError(AgentError):
-    """The agent answered a command with an error object."""
+    """The agent ran the command, and the command answered with an error object."""
 
     def __init__(self, command: str, error_class: str, desc: str) -> None:
         self.command = command
         self.error_class = error_class
         self.desc = desc
         super().__init__(f"{command} failed in the agent: {error_class}: {desc}")
+
+
+# --- the guest over SSH --------------------------------------------------------------------------
+
+class SshError(QganbError):
+    """The SSH connection to the guest failed; nothing was run there."""
+
+
+class HostUnreachable(SshError):
+    pass
+
+
+class HostKeyRejected(SshError):
+    pass
+
+
+class AuthenticationFailed(SshError):
+    pass
+
+
+class ConnectionLost(SshError):
+    pass
+
+
+class SudoUnavailable(SshError):
+    pass
+
+
+class SshCommandFailed(SshError):
+    """A command on the guest exited non-zero."""
+
+    def __init__(self, target: object, argv: list[str], returncode: int, output: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.tail = output.strip().splitlines()[-10:]
+        super().__init__(f"`{shlex.join(argv)}` on {target} exited with status {returncode}: "
+                         + (self.tail[-1] if self.tail else "no output"))
+
+    def details(self) -> str:
+        return "\n".join([f"command: {shlex.join(self.argv)}", f"exit status: {self.returncode}",
+                          *_tail_lines("last {n} lines:", self.tail)])
+
+
+# --- stages: the run directory, install, verify --------------------------------------------------
+
+class StageMissing(QganbError):
+    """A stage needs the result of an earlier one that has not run (or was recorded by another
+    version of qganb)."""
+
+
+class InstallError(QganbError):
+    """The install could not start or finish; the guest is as it was unless the message says otherwise."""
+
+
+class PreviousPackageUnavailable(InstallError):
+    pass
+
+
+class InstallRolledBack(InstallError):
+    """The new package failed; the previous one is back and its agent answers."""
+
+    def __init__(self, problem: str, fix: str, log_tail: list[str]) -> None:
+        self.tail = log_tail
+        super().__init__(problem, fix)
+
+    def details(self) -> str:
+        return "\n".join(_tail_lines("last {n} lines of the guest's install log:", self.tail))
+
+
+class RollbackFailed(InstallRolledBack):
+    """Even the previous package could not be brought back: the operator must act."""
+
+
+class VerifyError(QganbError):
+    """The guest's agent does not run what the run built."""
+
+
+class VersionMismatch(VerifyError):
+    pass
+
+
+# --- the notebook runner -------------------------------------------------------------------------
+
+class RunnerError(QganbError):
+    pass
+
+
+class ParameterError(RunnerError):
+    pass
+
+
+class StageFailed(RunnerError):
+    """A stage notebook failed in a cell; keeps the cell's error and the end of the stage's output."""
+
+    def __init__(self, stage: str, notebook: Path, cell: int | None, ename: str, evalue: str,
+                 tail: list[str], run_dir: Path) -> None:
+        self.stage = stage
+        self.notebook = notebook
+        self.cell = cell
+        self.tail = tail
+        where = f" in cell {cell}" if cell is not None else ""
+        super().__init__(f"stage {stage} failed{where}: {ename}: {evalue}",
+                         f"see {notebook}; fix the cause, then resume with `qganb run --run {run_dir} --from {stage}`")
+
+    def details(self) -> str:
+        return "\n".join([f"notebook: {self.notebook}", *_tail_lines("last {n} lines of its output:", self.tail)])
+
+
+# --- the testbed ---------------------------------------------------------------------------------
+
+class FixtureError(QganbError):
+    """A testbed fixture (QEMU source, src.rpm) could not be produced."""
+
+
+class UnknownQemuVersion(FixtureError):
+    pass
+
+
+class UnknownSpecStyle(FixtureError):
+    pass
+
+
+class SourceDownloadFailed(FixtureError):
+    pass
+
+
+class FixtureBuildFailed(FixtureError):
+    pass
+
+
+class LibvirtUnavailable(QganbError):
+    """libvirtd does not answer on this host."""
+
+
+class TestbedError(QganbError):
+    """The local test guest could not be built or started."""

@@ -81,8 +81,8 @@ SEED_RECIPES = ["guest-set-watchdog-timeout", "guest-get-cpu-usage-rate"]
 def patched_run(tmp_path_factory: pytest.TempPathFactory):
     """A run directory whose pipeline built the patched agent RPM from the testbed's own fixture
     (el7 style, QEMU 7.2) with the two seed recipes."""
-    from qganb.pipeline import run_packaging
-    from qganb.run_dir import RunDir
+    from qganb.stages.pipeline import run_packaging
+    from qganb.stages.run_dir import RunDir
     from qganb.testbed import guest
     from qganb.testbed.fixture_srpm import build_fixture_srpm
 

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from qganb import build_host
-from qganb.install import NEVRA_FORMAT, local_rpm_field
+from qganb.rpm import build_host
+from qganb.agent.transport import wait_for_agent
+from qganb.agent.virsh import VirshAgent
+from qganb.rpm.query import NEVRA_QUERY, Nevra, nevra_of
 from qganb.process import run
-from qganb.rpm_payload import extract_payload
-from qganb.ssh import RemoteResult, SshClient
+from qganb.rpm.payload import extract_payload
+from qganb.guest.ssh import RemoteResult, SshClient
 from qganb.testbed import guest, libvirt_host
-from qganb.verify import wait_for_agent
 
 BROKEN_QGA = "#!/bin/sh\necho 'qemu-ga: this build exits at start on purpose (qganb fault test)' >&2\nexit 1\n"
 
@@ -28,7 +29,8 @@ def repackaged_agent_rpm(source: Path, workdir: Path, *, release_suffix: str = "
                          marker: str | None = None) -> Path:
     """The files and unit of `source` in a new RPM built by rpmbuild: with a release suffix, a
     replaced qemu-ga, and/or an extra marker file (a rebuild with the same NEVRA)."""
-    epoch, version, release, arch = local_rpm_field(source, "%{EPOCH} %{VERSION} %{RELEASE} %{ARCH}").split()
+    package = nevra_of(source)
+    epoch, version, release, arch = package.epoch, package.version, package.release, package.arch
     payload = extract_payload(source, workdir / "payload")
     if qemu_ga is not None:
         (payload / "usr/bin/qemu-ga").write_text(qemu_ga)
@@ -73,18 +75,18 @@ def on_testbed(command: list[str], check: bool = True) -> RemoteResult:
 
 
 def installed_agent() -> str:
-    return on_testbed(["rpm", "-q", "--qf", NEVRA_FORMAT, "qemu-guest-agent"]).stdout.strip()
+    return str(Nevra.parse_query(on_testbed(["rpm", "-q", "--qf", NEVRA_QUERY, "qemu-guest-agent"]).stdout))
 
 
 def put_stock_agent_back() -> None:
     """The testbed as `up` leaves it: the stock package, its configuration, its agent answering."""
     stock = guest.stock_agent_rpm()
-    if installed_agent() != local_rpm_field(stock, NEVRA_FORMAT):
+    if installed_agent() != str(nevra_of(stock)):
         with SshClient(guest.ssh_target()) as ssh:
             ssh.upload([stock], "/var/tmp")
         on_testbed(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
         on_testbed(["systemctl", "restart", "qemu-guest-agent"])
-    wait_for_agent(guest.DOMAIN, timeout=120)
+    wait_for_agent(VirshAgent(guest.DOMAIN), timeout=120)
 
 
 class TcpProxy:

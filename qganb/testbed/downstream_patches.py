@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from qganb.errors import FixtureBuildFailed
 
 

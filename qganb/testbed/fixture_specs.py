@@ -6,8 +6,8 @@ import re
 from importlib import resources
 
 from qganb.errors import UnknownSpecStyle
+from qganb.recipes.qga_build import configure_flags
 from qganb.testbed.catalog import STYLES, SpecStyle
-from qganb.qga_build import configure_flags
 from qganb.testbed.qemu_source import PatchInfo, PreparedSource
 
 BLOCKED_BY_DEFAULT = (

@@ -16,9 +16,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qganb import build_host, paths
+from qganb import paths
 from qganb.errors import CommandFailed, FixtureBuildFailed
 from qganb.process import LineSink, output_of, require_tool, run
+from qganb.rpm import build_host
 from qganb.testbed import fixture_specs, qemu_source
 from qganb.testbed.debian_sources import PrivateApt, check_series
 

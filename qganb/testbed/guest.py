@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from qganb import build_host, paths
+from qganb import paths
 from qganb.digests import sha256_of
-from qganb.errors import QganbError
+from qganb.errors import TestbedError
+from qganb.guest.ssh import SshTarget
 from qganb.process import LineSink, require_tool, run
-from qganb.ssh import SshTarget
+from qganb.rpm import build_host
 from qganb.testbed import libvirt_host
 from qganb.testbed.debian_sources import DEFAULT_MIRROR
 from qganb.testbed.fixture_srpm import build_fixture_srpm
@@ -39,10 +40,6 @@ GUEST_PACKAGES = [
 IMAGE_FORMAT = 1
 IMAGE_SIZE = "2G"
 STOCK_FIXTURE = ("7.2", "el7")
-
-
-class TestbedError(QganbError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from qganb.errors import QganbError
+from qganb.agent.transport import DEFAULT_URI
+from qganb.agent.virsh import VirshAgent
+from qganb.errors import LibvirtUnavailable
 from qganb.process import CommandResult, require_tool, run
 
-SYSTEM_URI = "qemu:///system"
 SOCKET = Path("/run/libvirt/libvirt-sock")
-
-
-class LibvirtUnavailable(QganbError):
-    pass
 
 
 def _running(name: str) -> bool:
@@ -31,25 +28,23 @@ def ensure_daemons(timeout: float = 30.0) -> None:
             run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = subprocess.run(["virsh", "-c", SYSTEM_URI, "version"], capture_output=True, text=True, check=False)
+        done = subprocess.run(["virsh", "-c", DEFAULT_URI, "version"], capture_output=True, text=True, check=False)
         if done.returncode == 0:
             return
         time.sleep(0.5)
-    raise LibvirtUnavailable(f"libvirtd did not answer on {SYSTEM_URI} within {timeout:g} s",
+    raise LibvirtUnavailable(f"libvirtd did not answer on {DEFAULT_URI} within {timeout:g} s",
                              "run `libvirtd -d` as root and check /var/log/libvirt")
 
 
-def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> CommandResult:
+def virsh(*args: str, uri: str = DEFAULT_URI, check: bool = True) -> CommandResult:
     return run(["virsh", "-c", uri, *args], check=check)
 
 
-def domain_state(name: str, uri: str = SYSTEM_URI) -> str | None:
+def domain_state(name: str, uri: str = DEFAULT_URI) -> str | None:
     """'running', 'shut off', ... or None when the domain does not exist."""
     done = subprocess.run(["virsh", "-c", uri, "domstate", name], capture_output=True, text=True, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def agent_ping(name: str, uri: str = SYSTEM_URI, timeout: int = 5) -> bool:
-    done = subprocess.run(["virsh", "-c", uri, "qemu-agent-command", name, '{"execute":"guest-ping"}',
-                           "--timeout", str(timeout)], capture_output=True, text=True, check=False)
-    return done.returncode == 0
+def agent_ping(name: str, uri: str = DEFAULT_URI, timeout: int = 5) -> bool:
+    return VirshAgent(name, uri=uri).ping(timeout)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qganb.errors import CommandFailed, FixtureBuildFailed
 from qganb.process import require_tool, run
-from qganb.qga_build import missing_blobs
+from qganb.recipes.qga_build import missing_blobs
 from qganb.testbed import downstream_patches
 from qganb.testbed.debian_sources import OrigTarball
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from qganb.fetch import FetchError, fetch_srpm
-from qganb.run_dir import RunDir
+from qganb.errors import FetchError
+from qganb.stages import fetch
+from qganb.stages.fetch import fetch_srpm
+from qganb.stages.records import FetchRecord
+from qganb.stages.run_dir import RunDir
 from qganb.testbed.fixture_srpm import build_fixture_srpm
 from tests.http_fixtures import serve
 
@@ -30,7 +33,7 @@ def test_http_fetch_resumes_after_a_dropped_connection(fixture_srpm: Path, cache
     digest = hashlib.sha256(fixture_srpm.read_bytes()).hexdigest()
     progress: list[str] = []
     with serve({"/x.src.rpm": fixture_srpm}, drop_first_at={"/x.src.rpm": size // 2}) as (url, requests):
-        result = fetch_srpm(url + "/x.src.rpm", RunDir(tmp_path / "run"), sha256=digest, on_line=progress.append)
+        result = fetch.run(RunDir(tmp_path / "run"), url + "/x.src.rpm", sha256=digest, on_line=progress.append)
     assert requests[0] == ("/x.src.rpm", None)
     assert requests[1][1] is not None and requests[1][1].startswith("bytes="), "the second request resumes"
     assert int(requests[1][1][6:].rstrip("-")) > 0
@@ -39,7 +42,7 @@ def test_http_fetch_resumes_after_a_dropped_connection(fixture_srpm: Path, cache
     assert result.sha256 == digest and result.path.read_bytes() == fixture_srpm.read_bytes()
     assert result.nevra == "qemu-guest-agent-10:7.2.0-3.el7.src"
     assert result.path.parent.name == digest, "cached by digest"
-    assert RunDir(tmp_path / "run").stage("fetch")["nevra"] == result.nevra
+    assert RunDir(tmp_path / "run").load(FetchRecord).nevra == result.nevra
 
 
 def test_file_url_and_path_give_the_same_cached_file(fixture_srpm: Path, cache: Path) -> None:

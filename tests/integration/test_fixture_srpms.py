@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from qganb import build_host
-from qganb.local_agent import LocalAgent
+from qganb.rpm import build_host
+from qganb.agent.local import LocalAgent
 from qganb.process import output_of, run
-from qganb.rpm_payload import extract_payload
+from qganb.rpm.payload import extract_payload
 from qganb.testbed.fixture_specs import STYLES
 from qganb.testbed.fixture_srpm import build_fixture_srpm
 

@@ -13,13 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from qganb.install import HEADER_DIGEST, InstallOptions, InstallRolledBack, install_rpm, install_stage, \
-    local_rpm_field, remember_rpm
-from qganb.ssh import AuthenticationFailed, ConnectionLost, HostKeyRejected, HostUnreachable, SshClient, \
-    SshTarget, SudoUnavailable
+from qganb.agent.transport import DEFAULT_URI
+from qganb.agent.virsh import VirshAgent
+from qganb.errors import (AgentNotConfigured, AuthenticationFailed, CommandDisabled, CommandNotFound, ConnectionLost,
+                          HostKeyRejected, HostUnreachable, InstallRolledBack, SudoUnavailable, UnknownDomain)
+from qganb.guest.ssh import SshClient, SshTarget
+from qganb.rpm.kept_packages import keep_rpm
+from qganb.rpm.query import HEADER_DIGEST_QUERY, header_digest_of
+from qganb.stages import install
+from qganb.stages.install import InstallOptions, install_rpm
+from qganb.stages.records import BuildRecord, EditRecord, InstallRecord
+from qganb.stages.verify import check_commands, verify_on_guest
 from qganb.testbed import guest, libvirt_host
-from qganb.verify import AgentNotConfigured, CommandDisabled, CommandNotFound, UnknownDomain, agent_command, \
-    check_commands, verify_on_guest
 from tests.guest_faults import TcpProxy, build_broken_agent_rpm, domain_without_agent_channel, fresh_key, \
     installed_agent, known_hosts_for_port, on_testbed, put_stock_agent_back, repackaged_agent_rpm, wait_until
 
@@ -31,11 +36,11 @@ SYSCONFIG = "/etc/sysconfig/qemu-ga"
 def stock_guest(testbed_guest):
     """The testbed with its stock agent; afterwards, the agent must answer guest-ping through virsh."""
     put_stock_agent_back()
-    remember_rpm(guest.stock_agent_rpm())
+    keep_rpm(guest.stock_agent_rpm())
     stock = installed_agent()
     yield stock
     assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120), "the guest was left without an agent"
-    assert agent_command(guest.DOMAIN, "guest-ping") == {}
+    assert VirshAgent(guest.DOMAIN).execute("guest-ping") == {}
 
 
 def options(**kwargs) -> InstallOptions:  # type: ignore[no-untyped-def]
@@ -50,14 +55,14 @@ def nothing_left_on_the_guest() -> bool:
 
 def test_the_pipelines_rpm_replaces_the_stock_agent_and_answers_through_virsh(stock_guest, patched_run) -> None:
     recipes_dir = Path(__file__).resolve().parents[2] / "recipes"
-    from qganb.recipe import load_recipe
+    from qganb.recipes.model import load_recipe
 
     watchdog = load_recipe(recipes_dir / "guest-set-watchdog-timeout.yaml")
     with pytest.raises(CommandNotFound):
-        check_commands(guest.DOMAIN, [watchdog])
+        check_commands(VirshAgent(guest.DOMAIN), [watchdog])
     said: list[str] = []
     with SshClient(guest.ssh_target()) as ssh:
-        report = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
+        report = install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
     assert report.previous == stock_guest and report.installed.endswith(".qganb1.x86_64")
     assert installed_agent() == report.installed
     assert "SELinux: absent on the guest; no booleans apply" in said
@@ -76,20 +81,20 @@ def test_the_pipelines_rpm_replaces_the_stock_agent_and_answers_through_virsh(st
     assert "PASS  guest-set-watchdog-timeout: sets a 60 s heartbeat (+ guest-check)" in verify.stdout
     record = json.loads((patched_run.path / "verification.json").read_text())
     assert record["passed"] and record["agent_version"] == report.version
-    assert patched_run.stage("install")["installed"] == report.installed
+    assert patched_run.load(InstallRecord).installed == report.installed
 
 
 def test_a_rebuild_with_the_same_nevra_replaces_the_running_build(stock_guest, patched_run, tmp_path: Path) -> None:
     with SshClient(guest.ssh_target()) as ssh:
-        first = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=lambda _: None)
-        built = Path(patched_run.stage("build")["packages"][0]["path"])
+        first = install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=lambda _: None)
+        built = patched_run.load(BuildRecord).packages[0].path
         rebuild = repackaged_agent_rpm(built, tmp_path, marker="rebuilt\n")
         assert rebuild.name == built.name  # same NEVRA, same file name, other content
         second = install_rpm(ssh, rebuild, domain=guest.DOMAIN, options=options(), say=lambda _: None)
     assert second.previous == second.installed == first.installed
     assert on_testbed(["cat", "/usr/share/doc/qganb-marker"]).stdout == "rebuilt\n"
-    assert on_testbed(["rpm", "-q", "--qf", HEADER_DIGEST, "qemu-guest-agent"]).stdout == \
-        local_rpm_field(rebuild, HEADER_DIGEST) + "\n"
+    assert on_testbed(["rpm", "-q", "--qf", HEADER_DIGEST_QUERY, "qemu-guest-agent"]).stdout == \
+        header_digest_of(rebuild) + "\n"
 
 
 def test_an_agent_that_exits_at_start_is_rolled_back(stock_guest, tmp_path: Path) -> None:
@@ -109,25 +114,26 @@ def test_a_blocking_line_is_shown_and_changed_only_when_asked(stock_guest, patch
         ssh.run(["sed", "-i", f"s/^BLACKLIST_RPC=.*/{blocking},guest-get-cpu-usage-rate/", SYSCONFIG])
         try:
             said: list[str] = []
-            install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
+            install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
             advice = next(line for line in said if line.startswith("configuration: "))
             assert f"{SYSCONFIG}:7: {blocking},guest-get-cpu-usage-rate" in advice
             assert f"change it to: {blocking}\n" in advice
             assert on_testbed(["cat", SYSCONFIG]).stdout != original  # not changed without --unblock
             with pytest.raises(CommandDisabled, match="guest-get-cpu-usage-rate is disabled"):
-                verify_on_guest(guest.DOMAIN, _recipes(patched_run))
+                verify_on_guest(VirshAgent(guest.DOMAIN), _recipes(patched_run), domain=guest.DOMAIN, uri=DEFAULT_URI)
 
-            install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(unblock=True), say=lambda _: None)
+            install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(unblock=True), say=lambda _: None)
             assert on_testbed(["cat", SYSCONFIG]).stdout == original
-            assert verify_on_guest(guest.DOMAIN, _recipes(patched_run), ssh=ssh).passed
+            assert verify_on_guest(VirshAgent(guest.DOMAIN), _recipes(patched_run), domain=guest.DOMAIN,
+                                   uri=DEFAULT_URI, ssh=ssh).passed
         finally:
             ssh.run(["cp", "/dev/stdin", SYSCONFIG], input_text=original)
 
 
 def _recipes(run_dir):  # type: ignore[no-untyped-def]
-    from qganb.recipe import load_recipes
+    from qganb.recipes.model import load_recipes
 
-    return load_recipes(run_dir.stage("edit")["recipes"])
+    return load_recipes(run_dir.load(EditRecord).recipes)
 
 
 def _through(proxy: TcpProxy, user: str, tmp_path: Path) -> SshTarget:
@@ -146,7 +152,7 @@ def test_a_lost_connection_mid_install_leaves_a_working_agent(stock_guest, patch
 
     try:
         with SshClient(target) as ssh, pytest.raises(ConnectionLost) as lost:
-            install_stage(patched_run, ssh, domain=guest.DOMAIN,
+            install.run(patched_run, ssh, domain=guest.DOMAIN,
                           options=options(reconnect_timeout=8), say=cut_when_installing)
     finally:
         proxy.close()
@@ -171,7 +177,7 @@ def test_a_short_outage_is_ridden_out_by_a_sudo_user(stock_guest, patched_run, t
 
     try:
         with SshClient(target) as ssh:
-            report = install_stage(patched_run, ssh, domain=guest.DOMAIN, options=options(reconnect_timeout=60),
+            report = install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(reconnect_timeout=60),
                                    say=outage_when_installing)
             assert ssh.sudo
     finally:

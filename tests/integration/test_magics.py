@@ -9,8 +9,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from qganb.errors import QganbError
-from qganb.local_agent import LocalAgent
-from qganb.rpm_payload import extract_payload
+from qganb.agent.local import LocalAgent
+from qganb.rpm.payload import extract_payload
 from qganb.testbed import guest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +80,34 @@ def test_qga_recipe_cell_validates_and_previews(shell: InteractiveShell, tmp_pat
     assert saved.read_text() == text
     with pytest.raises(QganbError, match="command name 'guest_bad'"):
         shell.run_cell_magic("qga_recipe", "", text.replace("command: guest-get-uptime", "command: guest_bad"))
+
+
+PING = """\
+command: guest-ping
+doc: Upstream's own command, verified the way a recipe's is.
+implementation:
+  posix: "return;"
+verify:
+  cases:
+    - name: answers with an empty object
+      expect: {}
+"""
+
+
+@pytest.mark.fixture_build
+def test_qga_run_shows_the_verification_of_a_run_whose_verify_stage_ran(
+        shell: InteractiveShell, stock_agent_socket: Path, tmp_path: Path) -> None:
+    from qganb.agent.unix_socket import AgentSocket
+    from qganb.recipes.model import parse_recipe
+    from qganb.stages import verify
+    from qganb.stages.run_dir import RunDir
+
+    run_dir = RunDir(tmp_path / "run")
+    recipe = parse_recipe(PING, tmp_path / "guest-ping.yaml")
+    with AgentSocket(stock_agent_socket) as agent:
+        record = verify.run(run_dir, agent, domain="local", uri=f"unix:{stock_agent_socket}", recipes=[recipe])
+    assert record.passed and run_dir.verification_path.is_file()
+    table = shell.run_line_magic("qga_run", str(run_dir.path))
+    assert table.headers[:3] == ["result", "command", "case"]
+    assert [row[:3] for row in table.rows] == [["PASS", "guest-ping", "answers with an empty object"]]
+    assert table.title.startswith("local: qemu-ga 7.2.0")

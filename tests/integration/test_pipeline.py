@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from qganb.build import BuildFailed, build_stage
-from qganb.fetch import fetch_srpm
-from qganb.local_agent import LocalAgent
-from qganb.pipeline import run_packaging
-from qganb.prep import MissingBuildRequires, prep
-from qganb.recipe import load_recipe
-from qganb.rpm_payload import extract_payload
-from qganb.run_dir import RunDir
+from qganb.agent.local import LocalAgent
+from qganb.errors import BuildFailed, MissingBuildRequires
+from qganb.recipes.cases import judge
+from qganb.recipes.model import load_recipe
+from qganb.rpm.payload import extract_payload
+from qganb.stages import build, fetch, prep
+from qganb.stages.pipeline import run_packaging
+from qganb.stages.records import DiffRecord, SpecRecord
+from qganb.stages.run_dir import RunDir
 from qganb.testbed.fixture_srpm import build_fixture_srpm
-from qganb.verify_cases import judge
 from tests.http_fixtures import serve
 
 pytestmark = pytest.mark.fixture_build
@@ -90,14 +90,14 @@ def test_rerunning_stages_is_idempotent_and_the_patch_reproducible(tmp_path: Pat
     # Another run on the same src.rpm gives the same patch bytes.
     other = RunDir(tmp_path / "other")
     run_packaging(str(fixture.path), [recipe], other)
-    assert other.stage("diff")["sha256"] == first["diff"]["sha256"]
+    assert other.load(DiffRecord).sha256 == first["diff"]["sha256"]
 
     # The next rebuild, from qganb's own src.rpm, counts up: .qganb2.
     srpm = Path(first["build"]["packages"][1]["path"])
     again = RunDir(tmp_path / "again")
     packages = run_packaging(str(srpm), [ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"], again)
-    assert again.stage("spec")["release_after"] == "3%{?dist}.qganb2"
-    assert again.stage("spec")["patch_number"] == 7
+    assert again.load(SpecRecord).release_after == "3%{?dist}.qganb2"
+    assert again.load(SpecRecord).patch_number == 7
     assert packages[0].nevra.endswith(".el7.qganb2.x86_64")
     assert rpm.exists()
 
@@ -106,14 +106,14 @@ def test_patch_that_does_not_apply_fails_the_build_and_keeps_the_previous_rpms(t
     fixture = build_fixture_srpm("7.2", "el9")
     run_dir = RunDir(tmp_path / "run")
     packages = run_packaging(str(fixture.path), [ROOT / "recipes" / "guest-get-uptime.yaml"], run_dir)
-    patch = run_dir.path / "rpmbuild" / "SOURCES" / Path(run_dir.stage("diff")["path"]).name
+    patch = run_dir.path / "rpmbuild" / "SOURCES" / run_dir.load(DiffRecord).path.name
     lines = patch.read_text().splitlines(keepends=True)
     hunk = next(i for i, line in enumerate(lines) if line.startswith("@@"))
     context = next(i for i in range(hunk + 1, len(lines)) if lines[i].startswith(" "))
     lines[context] = " this context line is not in the tree\n"
     patch.write_text("".join(lines))
     with pytest.raises(BuildFailed) as info:
-        build_stage(run_dir)
+        build.run(run_dir)
     assert f"{patch.name} does not apply in the spec's %prep" in str(info.value)
     details = info.value.details()
     assert "exit status: 1" in details and "command: rpmbuild -bb" in details
@@ -138,9 +138,9 @@ def test_build_failure_shows_command_status_and_log_tail(tmp_path: Path) -> None
 def test_missing_build_requires_are_listed(tmp_path: Path) -> None:
     fixture = build_fixture_srpm("7.2", "el7")
     run_dir = RunDir(tmp_path / "run")
-    srpm = fetch_srpm(str(fixture.path), run_dir)
+    fetch.run(run_dir, str(fixture.path))
     with pytest.raises(MissingBuildRequires) as info:
-        prep(srpm, run_dir, nodeps=False)
+        prep.run(run_dir, nodeps=False)
     assert "glib2-devel" in info.value.missing and "ninja-build" in info.value.missing
     assert "--nodeps" in str(info.value)
     assert not run_dir.has_stage("prep")

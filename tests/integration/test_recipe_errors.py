@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from qganb.edit import apply_recipes
+from qganb.recipes.plan import apply_recipes
 from qganb.errors import RecipeError, ValidationFailed
-from qganb.recipe import load_recipes
-from qganb.validate import validate_recipes
+from qganb.recipes.model import load_recipes
+from qganb.recipes.validate import validate_recipes
 
 GOOD = """\
 command: guest-qganb-probe

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from qganb.edit import apply_recipes
-from qganb.recipe import load_recipes
-from qganb.validate import validate_recipes
+from qganb.recipes.plan import apply_recipes
+from qganb.recipes.model import load_recipes
+from qganb.recipes.validate import validate_recipes
 from tests.conftest import git_reset, git_status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_validate_after_a_body_change_rebuilds_incrementally(qemu_trees: dict[st
 
 
 def test_preview_renders_schema_prototype_and_diff_without_writing(qemu_trees: dict[str, Path]) -> None:
-    from qganb.preview import preview_recipes
+    from qganb.recipes.preview import preview_recipes
 
     tree = qemu_trees["10.0"]
     preview = preview_recipes(tree, load_recipes([ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"]))

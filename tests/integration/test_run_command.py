@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qganb.run_dir import STAGES, RunDir
+from qganb.stages.run_dir import RunDir
+from qganb.stages.table import STAGE_NAMES
 
 pytestmark = [pytest.mark.testbed, pytest.mark.fixture_build]
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def kernel_pids() -> set[str]:
 def test_run_takes_a_recipe_from_the_srpm_to_a_verified_guest(stock_testbed, tmp_path: Path) -> None:
     done = qganb_run("--recipe", "recipes/guest-get-uptime.yaml", "--run", str(tmp_path / "run"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for number, stage in enumerate(STAGES, 1):
+    for number, stage in enumerate(STAGE_NAMES, 1):
         assert f"[{number}/8] {stage}: {number:02d}-{stage}.ipynb" in done.stdout
     # rpmbuild's log streams to the terminal, each line once, and stays out of the executed notebook.
     assert done.stdout.count("| Executing(%build)") == 1
@@ -40,7 +41,7 @@ def test_run_takes_a_recipe_from_the_srpm_to_a_verified_guest(stock_testbed, tmp
     assert "verification: passed (1/1 cases)" in done.stdout
     assert "installed qemu-guest-agent-10:7.2.0-3.el7.qganb1.x86_64" in done.stdout  # streamed from the stage
     run = RunDir(tmp_path / "run")
-    assert list(run.manifest()["stages"]) == list(STAGES[:-1])  # verify writes verification.json
+    assert run.recorded_stages() == list(STAGE_NAMES)  # verify records itself too
     assert json.loads((run.path / "verification.json").read_text())["passed"] is True
     executed = json.loads((run.path / "notebooks" / "03-edit.ipynb").read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]

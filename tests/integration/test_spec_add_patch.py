@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qganb.spec import SpecError, add_patch_to_spec, bump_release
+from qganb.rpm.spec_edit import SpecError, add_patch_to_spec, bump_release
 
 HEADER = """\
 Name: qemu-kvm

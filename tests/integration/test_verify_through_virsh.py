@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from qganb.recipe import load_recipe, parse_recipe
+from qganb.recipes.model import load_recipe, parse_recipe
 from qganb.testbed import guest
-from qganb.verify import (
-    AgentNotConnected,
-    CommandDisabled,
-    CommandNotFound,
-    GuestCommandFailed,
-    UnknownDomain,
-    agent_command,
-    check_commands,
-    verify_on_guest,
-    wait_for_agent,
-)
+from qganb.agent.transport import DEFAULT_URI, wait_for_agent
+from qganb.agent.virsh import VirshAgent
+from qganb.errors import AgentCommandError, AgentNotConnected, CommandDisabled, CommandNotFound, UnknownDomain
+from qganb.stages import verify
+from qganb.stages.records import VerifyRecord
+from qganb.stages.run_dir import RunDir
+from qganb.stages.verify import check_commands, verify_on_guest
 
 pytestmark = [pytest.mark.testbed, pytest.mark.usefixtures("stock_testbed")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +37,14 @@ verify:
 
 def test_a_passing_verification_writes_its_record(testbed_guest, tmp_path: Path) -> None:
     recipe = parse_recipe(HOST_NAME, tmp_path / "host-name.yaml")
-    record = verify_on_guest(guest.DOMAIN, [recipe], record_path=tmp_path / "verification.json")
-    assert record.passed and record.agent_version == "7.2.0"
-    saved = json.loads((tmp_path / "verification.json").read_text())
+    direct = verify_on_guest(VirshAgent(guest.DOMAIN), [recipe], domain=guest.DOMAIN, uri=DEFAULT_URI)
+    assert direct.passed and direct.agent_version == "7.2.0"
+    run_dir = RunDir(tmp_path / "run")
+    record = verify.run(run_dir, VirshAgent(guest.DOMAIN), domain=guest.DOMAIN, uri=DEFAULT_URI, recipes=[recipe])
+    assert record.passed
+    saved = json.loads(run_dir.verification_path.read_text())
     assert saved["passed"] is True and saved["cases"][0]["case"] == "reports the testbed's host name"
+    assert run_dir.load(VerifyRecord) == record, "the verify stage records itself in the manifest"
 
 
 def test_cli_verify_prints_cases_and_writes_the_record(testbed_guest, tmp_path: Path) -> None:
@@ -66,22 +66,22 @@ def test_cli_verify_prints_cases_and_writes_the_record(testbed_guest, tmp_path: 
 def test_a_command_the_running_agent_lacks_is_not_found(testbed_guest) -> None:
     recipe = load_recipe(ROOT / "recipes" / "guest-set-watchdog-timeout.yaml")
     with pytest.raises(CommandNotFound, match="old qemu-ga binary is still running"):
-        check_commands(guest.DOMAIN, [recipe])
+        check_commands(VirshAgent(guest.DOMAIN), [recipe])
 
 
 def test_a_blocked_command_is_disabled(testbed_guest) -> None:
     with pytest.raises(CommandDisabled, match=r"guest-file-open is disabled by the agent's configuration.*BLACKLIST_RPC"):
-        agent_command(guest.DOMAIN, "guest-file-open", {"path": "/etc/hostname"})
+        VirshAgent(guest.DOMAIN).execute("guest-file-open", {"path": "/etc/hostname"})
 
 
 def test_a_command_error_is_the_guests_own_message(testbed_guest) -> None:
-    with pytest.raises(GuestCommandFailed, match="unexpected"):
-        agent_command(guest.DOMAIN, "guest-get-host-name", {"bogus": 1})
+    with pytest.raises(AgentCommandError, match="unexpected"):
+        VirshAgent(guest.DOMAIN).execute("guest-get-host-name", {"bogus": 1})
 
 
 def test_unknown_domain(testbed_guest) -> None:
     with pytest.raises(UnknownDomain, match="no domain 'no-such-guest'"):
-        agent_command("no-such-guest", "guest-ping")
+        VirshAgent("no-such-guest").execute("guest-ping")
 
 
 def test_a_stopped_agent_is_not_connected_and_comes_back(testbed_guest) -> None:
@@ -89,8 +89,8 @@ def test_a_stopped_agent_is_not_connected_and_comes_back(testbed_guest) -> None:
     subprocess.run(guest.ssh_argv(image, ["systemctl", "stop", "qemu-guest-agent"]), check=True)
     try:
         with pytest.raises(AgentNotConnected, match="not connected"):
-            agent_command(guest.DOMAIN, "guest-ping", timeout=5)
+            VirshAgent(guest.DOMAIN).execute("guest-ping", timeout=5)
     finally:
         subprocess.run(guest.ssh_argv(image, ["systemctl", "start", "qemu-guest-agent"]), check=True)
-    assert wait_for_agent(guest.DOMAIN, timeout=60) < 60
-    assert agent_command(guest.DOMAIN, "guest-ping") == {}
+    assert wait_for_agent(VirshAgent(guest.DOMAIN), timeout=60) < 60
+    assert VirshAgent(guest.DOMAIN).execute("guest-ping") == {}

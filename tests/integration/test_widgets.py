@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qganb.recipe import load_recipe
-from qganb.widgets import DiffViewer, LogPane, RecipeDesigner
+from qganb.recipes.model import load_recipe
+from qganb.notebook.widgets import DiffViewer, LogPane, RecipeDesigner
 
 pytestmark = pytest.mark.fixture_build
 BODY = """\

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qganb.agent_config import AgentConfig, parse_unit
+from qganb.guest.agent_config import AgentConfig, parse_unit
 
 EL7_UNIT = """\
 # /usr/lib/systemd/system/qemu-guest-agent.service

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qganb import compiler_cache
+from qganb.rpm import compiler_cache
 
 
 def test_environment_puts_the_masquerade_dir_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from qganb.runner import LogFollower
+from qganb.notebook.runner import LogFollower
 
 
 def test_every_line_arrives_once_in_order_including_an_unterminated_last_one(tmp_path: Path) -> None:

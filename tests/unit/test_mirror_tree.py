@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qganb.tree_mirror import mirror_tree
+from qganb.recipes.tree_mirror import mirror_tree
 
 
 def _tree(root: Path) -> None:

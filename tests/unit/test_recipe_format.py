@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from qganb import c_code
-from qganb.recipe import Predicate, parse_recipe
-from qganb.verify_cases import check_predicate
+from qganb.recipes import c_code
+from qganb.recipes.model import Predicate, parse_recipe
+from qganb.recipes.cases import check_predicate
 
 MINIMAL = """\
 command: guest-demo-thing

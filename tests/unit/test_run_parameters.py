@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qganb.run_dir import STAGES
-from qganb.runner import ParameterError, declared_parameters, notebook_of, plan_run
+from qganb.errors import ParameterError
+from qganb.notebook.runner import declared_parameters, notebook_of, plan_run
+from qganb.stages.table import STAGE_NAMES as STAGES
 
 VALUES = {"run_dir": "runs/x", "srpm": "", "sha256": "", "recipes": ["r.yaml"], "changelog": "", "guest": "",
           "domain": "", "connect": "qemu:///system", "identity": "", "known_hosts": "", "installer": "auto",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qganb.ssh import SshClient, SshError, SshTarget
+from qganb.guest.ssh import SshClient, SshError, SshTarget
 
 
 @pytest.mark.parametrize(("text", "user", "host", "port"), [

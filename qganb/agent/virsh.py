@@ -1,0 +1,92 @@
+"""The libvirt back end of the agent seam: `virsh qemu-agent-command`, on this host or on a remote
+hypervisor (`qemu+ssh://root@hv/system`). Each way libvirt says no becomes its own error."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+from qganb.agent.transport import DEFAULT_URI
+from qganb.errors import (
+    AgentCommandError,
+    AgentError,
+    AgentNotConfigured,
+    AgentNotConnected,
+    CommandDisabled,
+    CommandNotFound,
+    UnknownDomain,
+)
+from qganb.process import require_tool
+
+
+def classify(domain: str, command: str, message: str) -> AgentError:
+    """The error for what libvirt (or the agent through it) said about `command` in `domain`."""
+    if "failed to get domain" in message or "Domain not found" in message:
+        return UnknownDomain(f"libvirt has no domain {domain!r}", "check the name with `virsh list --all`")
+    if "not configured" in message:
+        return AgentNotConfigured(
+            f"{domain} has no guest agent channel",
+            "add <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel> to the domain")
+    if "not connected" in message or "not responding" in message or "not syncing" in message:
+        return AgentNotConnected(
+            f"the guest agent of {domain} is not connected",
+            "check on the guest: `systemctl status qemu-guest-agent` and that /dev/virtio-ports/org.qemu.guest_agent.0 exists")
+    if "has not been found" in message:
+        return CommandNotFound(
+            f"{command} is not known to the agent running in {domain}",
+            "the old qemu-ga binary is still running or the package lacks the command: restart the service "
+            "(`systemctl restart qemu-guest-agent`) and check `rpm -q qemu-guest-agent` on the guest")
+    if "has been disabled" in message:
+        return CommandDisabled(
+            f"{command} is disabled by the agent's configuration in {domain}",
+            "remove it from BLACKLIST_RPC/BLOCK_RPCS, or add it to --allow-rpcs, in /etc/sysconfig/qemu-ga; "
+            "then restart qemu-guest-agent")
+    desc = re.sub(r"^error: (internal error: )?unable to execute QEMU agent command '[^']+': ", "", message.strip())
+    return AgentCommandError(command, "GenericError", desc)
+
+
+class VirshAgent:
+    """The agent of one libvirt domain, reached through virsh."""
+
+    def __init__(self, domain: str, *, uri: str = DEFAULT_URI, timeout: int = 20) -> None:
+        self.domain = domain
+        self.uri = uri
+        self.timeout = timeout
+        self.description = f"{domain} on {uri}"
+
+    def execute(self, command: str, arguments: dict[str, Any] | None = None, *, timeout: int | None = None) -> Any:
+        """Run one command; return its `return` value."""
+        require_tool("virsh", "libvirt-clients")
+        message: dict[str, Any] = {"execute": command}
+        if arguments:
+            message["arguments"] = arguments
+        done = subprocess.run(["virsh", "-c", self.uri, "qemu-agent-command", self.domain, json.dumps(message),
+                               "--timeout", str(timeout or self.timeout)], capture_output=True, text=True, check=False)
+        said = (done.stderr or done.stdout).strip()
+        if done.returncode != 0:
+            raise classify(self.domain, command, said.splitlines()[0] if said else "no output")
+        try:
+            reply = json.loads(done.stdout)
+        except ValueError as exc:
+            raise AgentError(f"virsh gave {command} on {self.description} an answer that is not JSON: "
+                             f"{done.stdout.strip()[:200]!r}", "check the libvirt and qemu-ga versions") from exc
+        return reply.get("return") if isinstance(reply, dict) else reply
+
+    def ping(self, timeout: int = 5) -> bool:
+        """True when the agent answers guest-ping now."""
+        try:
+            self.execute("guest-ping", timeout=timeout)
+            return True
+        except AgentError:
+            return False
+
+    def close(self) -> None:
+        """Nothing to close: each command is one virsh call."""
+
+    def __enter__(self) -> VirshAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

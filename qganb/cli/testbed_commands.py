@@ -1,0 +1,109 @@
+"""`qganb testbed ...`: the local testbed (fixture src.rpms, QEMU trees, the test guest)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from qganb.cli.common import stderr_line
+
+
+def _testbed_srpm(args: argparse.Namespace) -> int:
+    from qganb.testbed.fixture_srpm import build_fixture_srpm
+
+    fixture = build_fixture_srpm(args.qemu, args.style, refresh=args.refresh,
+                                 on_line=stderr_line if args.verbose else None)
+    print(fixture.path)
+    return 0
+
+
+def _testbed_tree(args: argparse.Namespace) -> int:
+    from qganb.testbed.source_tree import unpacked_tree
+
+    print(unpacked_tree(args.qemu, refresh=args.refresh))
+    return 0
+
+
+def _testbed_up(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest
+
+    timings = guest.up(on_line=stderr_line if args.verbose else None)
+    image = guest.current_image()
+    if timings["boot"] == 0.0:
+        print(f"{guest.DOMAIN} is already running and its agent answers guest-ping")
+    else:
+        how = "reused" if timings["image"] < 5 else f"built in {timings['image']:.0f} s"
+        print(f"{guest.DOMAIN}: agent answers guest-ping {timings['boot']:.1f} s after start "
+              f"(sshd {timings['ssh']:.1f} s); image {image.directory.name} ({how})")
+    print(f"ssh: qganb testbed ssh   (port {guest.ssh_port()} on 127.0.0.1, host key pinned in {guest.known_hosts_path()})")
+    return 0
+
+
+def _testbed_status(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest, libvirt_host
+
+    libvirt_host.ensure_daemons()
+    state = libvirt_host.domain_state(guest.DOMAIN) or "not defined"
+    answering = state == "running" and libvirt_host.agent_ping(guest.DOMAIN)
+    print(f"{guest.DOMAIN}: {state}; agent {'answers guest-ping' if answering else 'not answering'}")
+    return 0 if answering else 1
+
+
+def _testbed_ssh(args: argparse.Namespace) -> int:
+    import os
+
+    from qganb.testbed import guest
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    argv = guest.ssh_argv(guest.current_image(), command or None)
+    os.execvp(argv[0], argv)
+
+
+def _testbed_down(args: argparse.Namespace) -> int:
+    from qganb.testbed import guest
+
+    guest.down()
+    print(f"{guest.DOMAIN} stopped; nothing of it is running")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    from qganb.testbed.catalog import STYLES, supported_series
+
+    testbed = commands.add_parser("testbed", help="the local testbed: fixture src.rpms built from real QEMU sources",
+                                  description="The local testbed that the demo and the tests run against.")
+    testbed_commands = testbed.add_subparsers(dest="testbed_command", metavar="TESTBED_COMMAND", required=True)
+    srpm = testbed_commands.add_parser(
+        "srpm",
+        help="build (or reuse) a qemu-guest-agent fixture src.rpm and print its path",
+        description="Build a qemu-guest-agent src.rpm from Debian's copy of upstream QEMU, with a spec in a "
+        "real distro style and downstream patches. Results are cached by content; asking again is instant.",
+    )
+    srpm.add_argument("--qemu", required=True, metavar="VERSION",
+                      help=f"QEMU series: {', '.join(supported_series())}")
+    srpm.add_argument("--style", required=True, metavar="STYLE",
+                      help="spec style: " + "; ".join(f"{s.name} ({s.description})" for s in STYLES.values()).replace("%", "%%"))
+    srpm.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
+    srpm.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
+    srpm.set_defaults(handler=_testbed_srpm)
+    tree = testbed_commands.add_parser(
+        "tree", help="unpack (or reuse) a pristine QEMU tree from the fixture sources and print its path",
+        description="Unpack the QEMU source the fixtures are built from, once, into qganb's cache: a tree "
+        "to preview and validate recipes on. Treat it as read-only; `recipe apply` wants a copy.")
+    tree.add_argument("--qemu", required=True, metavar="VERSION", help=f"QEMU series: {', '.join(supported_series())}")
+    tree.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
+    tree.set_defaults(handler=_testbed_tree)
+    up = testbed_commands.add_parser(
+        "up", help="boot the test guest (a libvirt TCG domain with the stock agent), building its image once",
+        description="Boot the local test guest on qemu:///system, starting virtlogd/libvirtd if needed. The image "
+        "(Debian with systemd, udev, OpenSSH, rpm and the stock fixture qemu-guest-agent RPM) is built once and "
+        "cached. Prints the time from start to 'agent answers guest-ping'.")
+    up.add_argument("-v", "--verbose", action="store_true", help="stream debootstrap/rpmbuild output")
+    up.set_defaults(handler=_testbed_up)
+    status = testbed_commands.add_parser("status", help="is the test guest running, and does its agent answer?")
+    status.set_defaults(handler=_testbed_status)
+    ssh = testbed_commands.add_parser("ssh", help="ssh into the test guest (pinned host key, testbed key)")
+    ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a shell")
+    ssh.set_defaults(handler=_testbed_ssh)
+    down = testbed_commands.add_parser("down", help="stop the test guest; leaves nothing running")
+    down.set_defaults(handler=_testbed_down)

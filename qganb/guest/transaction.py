@@ -1,0 +1,100 @@
+"""The guest side of one install: a state directory holding what qganb uploaded, and the script
+in it (install-transaction.sh) that runs detached from SSH, so a lost connection cannot stop it
+half-way. This module starts it, follows its log and waits for its status."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from qganb.errors import ConnectionLost, InstallError, SshError
+from qganb.guest.ssh import SshClient
+from qganb.process import LineSink
+
+SCRIPT = Path(__file__).resolve().parent / "install-transaction.sh"
+POLL_SECONDS = 5  # how long one poll waits on the guest for the transaction's status
+
+
+def write_argv(path: Path, argv: list[str]) -> None:
+    """One word per line: the script turns each line into one word of "$@", never through a shell."""
+    path.write_text("".join(word + "\n" for word in argv))
+
+
+class GuestTransaction:
+    """The guest side of one install: its state directory and the detached script in it."""
+
+    def __init__(self, ssh: SshClient, state: str, say: LineSink, log_path: Path | None) -> None:
+        self.ssh = ssh
+        self.state = state
+        self.say = say
+        self.log_path = log_path
+        self.offset = 0
+        self.phase = ""  # the last phase seen in the log: a poll returns as soon as another starts
+        self.tail: list[str] = []
+        self.started = False
+        self.finished = False
+
+    def start(self, mode: str) -> None:
+        self.started = True
+        self.finished = False
+        self.ssh.run(["sh", f"{self.state}/install-transaction.sh", mode, self.state], as_root=True)
+
+    def _take_log(self, text: str) -> None:
+        """Consume the complete lines of the log text that starts at `self.offset`."""
+        complete, _, _ = text.rpartition("\n")
+        if not complete:
+            return
+        self.offset += len((complete + "\n").encode())
+        for line in complete.splitlines():
+            self.tail = (self.tail + [line])[-20:]
+            if self.log_path is not None:
+                with self.log_path.open("a") as log:
+                    log.write(line + "\n")
+            if line.startswith("qganb: phase "):
+                self.phase = line.removeprefix("qganb: phase ")
+                self.say(f"  guest: {self.phase}")
+
+    def wait(self, timeout: float, reconnect_timeout: float) -> str:
+        """Poll until the script writes its status; ride out short connection losses.
+
+        Each poll is one SSH round trip that waits on the guest itself (up to POLL_SECONDS), so the
+        status is seen within a quarter second of being written."""
+        deadline = time.monotonic() + timeout
+        lost_since: float | None = None
+        gone = 0
+        while time.monotonic() < deadline:
+            try:
+                done = self.ssh.run(["sh", f"{self.state}/install-transaction.sh", "wait", self.state,
+                                     str(self.offset), str(POLL_SECONDS), self.phase],
+                                    as_root=True, check=False, timeout=POLL_SECONDS + 60)
+                lost_since = None
+                state, _, log = done.stdout.partition("\n")
+                self._take_log(log)
+                if state.startswith("status "):
+                    self.finished = True
+                    return state.removeprefix("status ").strip()
+                if state == "gone" or not done.succeeded:
+                    gone += 1
+                    if gone >= 2:
+                        raise InstallError(
+                            f"the install script on {self.ssh.target} ended without a result",
+                            f"see {self.state}/log on the guest, and check `rpm -q qemu-guest-agent` there")
+                    time.sleep(1)
+            except SshError as exc:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > reconnect_timeout:
+                    raise ConnectionLost(
+                        f"lost the SSH connection to {self.ssh.target} during the install ({exc.problem}); "
+                        f"the transaction goes on by itself on the guest and ends with either the new package or "
+                        f"the previous one, with an active agent",
+                        f"when the guest is reachable again, see {self.state}/status and {self.state}/log there, "
+                        "and check with `virsh qemu-agent-command DOMAIN '{\"execute\":\"guest-ping\"}'`") from exc
+                time.sleep(2)
+        raise InstallError(f"the install on {self.ssh.target} did not finish within {timeout:g} s",
+                           f"see {self.state}/log on the guest")
+
+    def remove(self) -> None:
+        try:
+            self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
+        except SshError:
+            pass

@@ -1,0 +1,31 @@
+"""What the stage notebooks share: paths relative to the project, and the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qganb import paths
+from qganb.stages.run_dir import RunDir
+
+
+def project_path(path: str | Path) -> Path:
+    """`path` as given when absolute, else relative to the project checkout (or the working
+    directory outside one), so notebooks run the same from notebooks/, the root or papermill."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return given
+    root = paths.source_checkout() or Path.cwd()
+    return (root / given).resolve()
+
+
+def open_run(run_dir: str | Path) -> RunDir:
+    """The run directory a stage notebook works in (created when the first stage runs)."""
+    return RunDir(project_path(run_dir))
+
+
+def testbed_srpm() -> str:
+    """The default fixture src.rpm (QEMU 7.2, el7 style: what the testbed guest runs), built once."""
+    from qganb.testbed import guest
+    from qganb.testbed.fixture_srpm import build_fixture_srpm
+
+    return str(build_fixture_srpm(*guest.STOCK_FIXTURE).path)

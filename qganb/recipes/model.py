@@ -1,0 +1,467 @@
+"""The recipe format: one YAML file declaring one QGA command, validated with line numbers.
+
+A recipe says what the command is (name, doc, arguments with constraints, return), how it is
+implemented (a C body for Linux/POSIX, optionally one for Windows) and how to check it (verify
+cases). It does not say how a given QEMU version wants that written: `qganb.recipes.plan` decides that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from qganb.errors import RecipeError
+
+BUILTIN_TYPES = {
+    "str", "int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "size", "number", "bool",
+}
+INTEGER_TYPES = BUILTIN_TYPES - {"str", "number", "bool"}
+C_KEYWORDS = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+    "volatile", "while", "errp", "bool", "true", "false",
+}
+COMMAND_NAME = re.compile(r"guest-[a-z][a-z0-9]*(-[a-z0-9]+)*")
+MEMBER_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
+GUIDE = "see recipes/README.md for the format"
+
+
+def c_name(name: str) -> str:
+    """QAPI's C spelling of a member or command name."""
+    return name.replace("-", "_")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=lambda s: s.replace("_", "-"),
+                              populate_by_name=True, frozen=True)
+
+
+QAPI_SECTION = re.compile(r"^\s*(@|(Since|Returns|Errors|Features|Example|Examples|Note|Notes|TODO)\s*:)")
+
+
+def _check_doc(value: str) -> str:
+    if not value or not value.strip():
+        raise ValueError("a non-empty `doc` is needed: QAPI requires a doc comment for every definition and member")
+    for line in value.splitlines():
+        if QAPI_SECTION.match(line):
+            raise ValueError(
+                f"doc line {line.strip()!r} would start a QAPI doc section; qganb writes those itself "
+                "from `since`, `returns.doc` and each member's `doc`, so reword the line")
+    return value
+
+
+# Validated even when absent, so a missing doc is reported at the definition that lacks it.
+Doc = Annotated[str, AfterValidator(_check_doc), Field(default="", validate_default=True)]
+
+
+def _check_member(name: str, what: str) -> None:
+    if not MEMBER_NAME.fullmatch(name):
+        raise ValueError(f"{what} name {name!r} is invalid: use lower case letters, digits and single '-'")
+    if name.startswith("has-"):
+        raise ValueError(f"{what} name {name!r} clashes with QAPI's generated has_ flags: rename it")
+    if c_name(name) in C_KEYWORDS or keyword.iskeyword(c_name(name)):
+        raise ValueError(f"{what} name {name!r} is a C keyword or reserved name: rename it")
+
+
+class Member(_Model):
+    """An argument of the command or a field of a struct."""
+
+    name: str
+    type: str
+    doc: Doc
+    optional: bool = False
+    min: float | None = None
+    max: float | None = None
+    enum: list[str] | None = None
+    pattern: str | None = None
+
+    @property
+    def element_type(self) -> str:
+        return self.type[1:-1] if self.type.startswith("[") and self.type.endswith("]") else self.type
+
+    @model_validator(mode="after")
+    def _rules(self) -> Member:
+        _check_member(self.name, "member")
+        if (self.min is not None or self.max is not None) and self.type not in INTEGER_TYPES | {"number"}:
+            raise ValueError(f"`min`/`max` apply to integer and number types, not {self.type!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"`min` ({self.min:g}) is above `max` ({self.max:g})")
+        if (self.enum is not None or self.pattern is not None) and self.type != "str":
+            raise ValueError(f"`enum`/`pattern` apply to str members, not {self.type!r}")
+        if self.enum is not None and not self.enum:
+            raise ValueError("`enum` lists no values")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"`pattern` is not a valid regular expression: {exc}") from exc
+        return self
+
+    @property
+    def has_constraints(self) -> bool:
+        return any(v is not None for v in (self.min, self.max, self.enum, self.pattern))
+
+
+class StructType(_Model):
+    name: str
+    doc: Doc
+    fields: list[Member]
+
+    @model_validator(mode="after")
+    def _rules(self) -> StructType:
+        if not TYPE_NAME.fullmatch(self.name):
+            raise ValueError(f"type name {self.name!r} is invalid: use CamelCase, e.g. GuestWatchdogState")
+        if not self.fields:
+            raise ValueError(f"struct {self.name!r} has no fields")
+        for f in self.fields:
+            if f.has_constraints:
+                raise ValueError(f"field {f.name!r}: constraints apply to command arguments, not result fields")
+        return self
+
+
+def _first_clash(names: list[str]) -> tuple[int, str, str] | None:
+    """(index, name, earlier name) of the first member whose C name repeats an earlier one."""
+    seen: dict[str, str] = {}
+    for index, name in enumerate(names):
+        key = c_name(name)
+        if key in seen:
+            return index, name, seen[key]
+        seen[key] = name
+    return None
+
+
+class Returns(_Model):
+    doc: Doc
+    struct: StructType | None = None
+    # element type of a list return: a struct from `types`, or a builtin with the opt-in
+    list_of: str | None = Field(default=None, alias="list")
+    builtin: str | None = None
+    allow_builtin: bool = False
+
+    @model_validator(mode="after")
+    def _rules(self) -> Returns:
+        chosen = [k for k in ("struct", "list_of", "builtin") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("`returns` needs exactly one of `struct` (preferred), `list` or `builtin`")
+        non_dict = self.builtin is not None or (self.list_of is not None and self.list_of in BUILTIN_TYPES)
+        if non_dict and not self.allow_builtin:
+            kind = self.builtin or f"[{self.list_of}]"
+            raise ValueError(
+                f"returning the builtin {kind!r} needs `allow-builtin: true` (QAPI lists such commands "
+                "as pragma exceptions); prefer `struct` with named, documented fields"
+            )
+        if self.builtin is not None and self.builtin not in BUILTIN_TYPES:
+            raise ValueError(f"`builtin` must be one of {', '.join(sorted(BUILTIN_TYPES))}, not {self.builtin!r}")
+        return self
+
+    @property
+    def qapi_type(self) -> str:
+        if self.struct is not None:
+            return self.struct.name
+        if self.list_of is not None:
+            return f"[{self.list_of}]"
+        assert self.builtin is not None
+        return self.builtin
+
+    @property
+    def needs_pragma(self) -> bool:
+        return self.builtin is not None or (self.list_of is not None and self.list_of in BUILTIN_TYPES)
+
+
+class Implementation(_Model):
+    posix: str
+    windows: str | None = None
+    includes: list[str] = Field(default_factory=list)
+    helpers: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Implementation:
+        if not self.posix.strip():
+            raise ValueError("`posix` must hold the C body of the command")
+        for inc in self.includes:
+            if not re.fullmatch(r"<[A-Za-z0-9_./-]+\.h>|\"[A-Za-z0-9_./-]+\.h\"", inc):
+                raise ValueError(f"include {inc!r} must look like <sys/stat.h> or \"qemu/cutils.h\"")
+        return self
+
+
+JsonType = Literal["int", "number", "str", "bool", "list", "object", "null"]
+
+
+class Predicate(_Model):
+    """What a verify case's result must satisfy, field by field."""
+
+    type: JsonType | None = None
+    equals: Any = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    fields: dict[str, Predicate] | None = None
+    items: Predicate | None = None
+
+
+Predicate.model_rebuild()
+
+
+class VerifyCase(_Model):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    expect: Any = None
+    satisfies: Predicate | None = None
+    expect_error: str | None = None
+    guest_check: str | None = None  # shell line run on the guest over SSH by the verify stage
+
+    @model_validator(mode="after")
+    def _rules(self) -> VerifyCase:
+        given = [k for k in ("expect", "satisfies", "expect_error") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"verify case {self.name!r} needs exactly one of `expect`, `satisfies` or `expect-error`")
+        return self
+
+
+class Verify(_Model):
+    environment: dict[str, str] = Field(default_factory=dict)
+    cases: list[VerifyCase]
+
+    @model_validator(mode="after")
+    def _rules(self) -> Verify:
+        if not self.cases:
+            raise ValueError("`verify.cases` is empty: give at least one case")
+        for key in self.environment:
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+                raise ValueError(f"environment variable name {key!r} is invalid")
+        return self
+
+
+class RecipeModel(_Model):
+    command: str
+    doc: Doc
+    since: str = "1.0"
+    arguments: list[Member] = Field(default_factory=list)
+    types: list[StructType] = Field(default_factory=list)
+    returns: Returns | None = None
+    implementation: Implementation
+    verify: Verify
+    # SELinux booleans the command needs under a confined qemu-ga (virt_qemu_ga_t); install reports them.
+    selinux_booleans: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self) -> RecipeModel:
+        for name in self.selinux_booleans:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"SELinux boolean {name!r} is not a boolean name such as virt_qemu_ga_read_nonsecurity_files")
+        if not re.fullmatch(r"[\w.+ -]{1,40}", self.since):
+            raise ValueError(f"`since` must be a short version string such as \"1.0\", not {self.since!r}")
+        if not COMMAND_NAME.fullmatch(self.command):
+            raise ValueError(
+                f"command name {self.command!r} is invalid: QGA commands are lower case words joined by '-' "
+                "and start with 'guest-', e.g. guest-set-watchdog-timeout"
+            )
+        defined = {t.name for t in self.all_types}
+        if len(defined) != len(self.all_types):
+            raise ValueError("two types in this recipe share a name")
+        return self
+
+    @property
+    def all_types(self) -> list[StructType]:
+        extra = [self.returns.struct] if self.returns is not None and self.returns.struct is not None else []
+        return [*self.types, *extra]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe plus where each part of it came from, for error messages."""
+
+    path: Path
+    model: RecipeModel
+    lines: dict[tuple[str | int, ...], int] = field(repr=False, compare=False)
+
+    @property
+    def command(self) -> str:
+        return self.model.command
+
+    @property
+    def c_command(self) -> str:
+        return "qmp_" + c_name(self.model.command)
+
+    def line_of(self, *path: str | int) -> int:
+        """Line of the deepest known node on `path` (1-based)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return 1
+
+    def body_first_line(self, key: str) -> int:
+        """Line of the first C line of implementation.`key` in the YAML file."""
+        return self.lines.get(("implementation", key, "#body"), self.line_of("implementation", key))
+
+    def error(self, problem: str, fix: str, *path: str | int) -> RecipeError:
+        return RecipeError(self.path, self.line_of(*path), ".".join(map(str, path)) or None, problem, fix)
+
+
+def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else str(key)
+            out[path + (name,)] = key.start_mark.line + 1
+            _record_lines(value, path + (name,), out)
+            if isinstance(value, yaml.ScalarNode) and value.style in ("|", ">"):
+                out[path + (name, "#body")] = value.start_mark.line + 2
+            elif isinstance(value, yaml.ScalarNode):
+                out[path + (name, "#body")] = value.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, path + (index,), out)
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_recipe(text: str, path: Path) -> Recipe:
+    """Validate recipe text; every error names the file, the line and the field."""
+    # One parse gives both the node tree (for line numbers) and the data; libyaml when present.
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(path, line, None, f"not valid YAML: {problem}",
+                          f"a recipe is a YAML mapping of command, doc, arguments, returns, implementation and verify; {GUIDE}") from exc
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict) or node is None:
+        kind = "empty" if data is None else f"a YAML {type(data).__name__}"
+        raise RecipeError(path, 1, None, f"the file is {kind}, not a recipe mapping",
+                          f"start with `command: guest-...`; {GUIDE}")
+    lines: dict[tuple[str | int, ...], int] = {}
+    _record_lines(node, (), lines)
+    try:
+        model = RecipeModel.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A misspelt key also shows up as a missing one: report the misspelling, which explains both.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        missing = [e["loc"][-1] for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
+        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+        recipe = Recipe(path, RecipeModel.model_construct(), lines)
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message, fix = f"`{loc[-1]}` is missing", f"add it; {GUIDE}"
+        elif first["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), [str(m) for m in missing], n=1)
+            message = f"unknown field `{loc[-1]}`"
+            fix = f"did you mean `{close[0]}`?" if close else f"check its spelling; {GUIDE}"
+        else:
+            fix = GUIDE
+        raise recipe.error(message, fix, *loc) from None
+    recipe = Recipe(path, model, lines)
+    _check_clashes(recipe)
+    _check_type_references(recipe)
+    return recipe
+
+
+def _check_clashes(recipe: Recipe) -> None:
+    """Two members that are the same C identifier cannot coexist in one struct or argument list."""
+    model = recipe.model
+    groups: list[tuple[tuple[str | int, ...], str, list[Member]]] = [
+        (("arguments",), f"arguments of {model.command!r}", model.arguments)]
+    groups += [(("types", i, "fields"), f"struct {t.name!r}", t.fields) for i, t in enumerate(model.types)]
+    if model.returns is not None and model.returns.struct is not None:
+        groups.append((("returns", "struct", "fields"), f"struct {model.returns.struct.name!r}",
+                       model.returns.struct.fields))
+    for base, where, members in groups:
+        clash = _first_clash([m.name for m in members])
+        if clash is not None:
+            index, name, earlier = clash
+            raise recipe.error(f"{where}: {name!r} clashes with {earlier!r} (both are `{c_name(name)}` in C)",
+                               "rename one of them", *base, index, "name")
+
+
+def _check_type_references(recipe: Recipe) -> None:
+    """Every type a recipe names must be a builtin or one of its own types.
+
+    Types of the tree's own schema are accepted later, by `qganb.recipes.plan`, which knows the tree.
+    """
+    # Kept apart from the pydantic validators because the error needs the recipe's line map.
+    known = BUILTIN_TYPES | {t.name for t in recipe.model.all_types}
+    unknown = recipe_type_references(recipe.model) - known
+    if unknown:
+        name = sorted(unknown)[0]
+        where = find_type_use(recipe, name)
+        raise recipe.error(
+            f"unknown type {name!r}",
+            f"use a QAPI builtin ({', '.join(sorted(BUILTIN_TYPES))}) or define {name!r} under `types`",
+            *where,
+        )
+
+
+def recipe_type_references(model: RecipeModel) -> set[str]:
+    names = {a.element_type for a in model.arguments}
+    for t in model.all_types:
+        names |= {f.element_type for f in t.fields}
+    if model.returns is not None and model.returns.list_of is not None:
+        names.add(model.returns.list_of)
+    return names
+
+
+def find_type_use(recipe: Recipe, name: str) -> tuple[str | int, ...]:
+    model = recipe.model
+    for i, a in enumerate(model.arguments):
+        if a.element_type == name:
+            return ("arguments", i, "type")
+    for i, t in enumerate(model.types):
+        for j, f in enumerate(t.fields):
+            if f.element_type == name:
+                return ("types", i, "fields", j, "type")
+    if model.returns is not None and model.returns.struct is not None:
+        for j, f in enumerate(model.returns.struct.fields):
+            if f.element_type == name:
+                return ("returns", "struct", "fields", j, "type")
+    return ("returns", "list")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError(path, None, None, f"cannot read the recipe: {exc.strerror}", "check the path") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(path, None, None, "not a text file (not UTF-8)",
+                          f"a recipe is a YAML text file; {GUIDE}") from exc
+    return parse_recipe(text, path)
+
+
+def load_recipes(paths: list[str | Path]) -> list[Recipe]:
+    recipes = [load_recipe(p) for p in paths]
+    seen: dict[str, Path] = {}
+    for r in recipes:
+        if r.command in seen:
+            raise r.error(f"{r.command!r} is also declared by {seen[r.command]}",
+                          "give each recipe its own command name", "command")
+        seen[r.command] = r.path
+    return recipes

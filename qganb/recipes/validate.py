@@ -1,0 +1,168 @@
+"""Validates recipes on a tree before any RPM exists: QAPI generator, build, and real calls.
+
+The tree itself is never touched. Recipes are applied to a scratch copy kept in qganb's cache, one
+per tree, with its own configured build directory: configure runs once, and after a change to a
+recipe only the edited files are rewritten, so the rebuild is incremental.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qganb import paths
+from qganb.agent.local import LocalAgent
+from qganb.errors import AgentNotConnected, CommandFailed, ValidationFailed
+from qganb.process import LineSink
+from qganb.recipes.cases import CaseResult, judge
+from qganb.recipes.model import Recipe
+from qganb.recipes.plan import EditPlan, plan_edits
+from qganb.recipes.qemu_tree import QemuTree
+from qganb.recipes.qga_build import QgaBuild, compiler_messages
+from qganb.recipes.tree_mirror import TreeListing, mirror_tree
+
+
+@dataclass
+class ValidationReport:
+    tree: str
+    qemu_version: str
+    commands: list[str]
+    configured: bool = False
+    build_seconds: float = 0.0
+    binary: Path | None = None
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(c.passed for c in self.cases)
+
+    def summary(self) -> str:
+        lines = [f"QEMU {self.qemu_version} at {self.tree}: {', '.join(self.commands)}",
+                 "  QAPI generator: ok",
+                 f"  build: ok ({'configured, ' if self.configured else 'incremental, '}{self.build_seconds:.1f} s)"]
+        lines += ["  " + c.line().replace("\n", "\n  ") for c in self.cases]
+        failed = sum(not c.passed for c in self.cases)
+        lines.append(f"{len(self.cases) - failed} passed, {failed} failed")
+        return "\n".join(lines)
+
+
+def workspace_for(tree: QemuTree) -> Path:
+    key = hashlib.sha256(str(tree.root).encode()).hexdigest()[:16]
+    return paths.cache_dir() / "validate" / f"qemu-{tree.version_text}-{key}"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def _map_diagnostics(output: str, plan: EditPlan, kind: str) -> list[str]:
+    """Compiler diagnostics that fall in generated code, as `recipe:line: field: message`."""
+    mapped = []
+    for path, line, _, message in compiler_messages(output, kind):
+        for applied in plan.applied:
+            if path.endswith(applied.c_file):
+                where = applied.recipe_line_for(applied.c_file, line)
+                if where is not None:
+                    rline, fieldname = where
+                    mapped.append(f"{applied.recipe.path}:{rline}: {fieldname}: {kind}: {message}")
+    return mapped
+
+
+def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None,
+                     listing: TreeListing | None = None) -> ValidationReport:
+    """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case.
+
+    `listing`: the tree's listing, when the caller started it early (see tree_mirror)."""
+    tree = QemuTree(tree_root)
+    plan = plan_edits(tree, recipes)  # raises with the recipe's file and line on QAPI errors
+    report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes])
+
+    workspace = workspace_for(tree)
+    source = workspace / "src"
+    mirror_tree(tree.root, source, skip=set(plan.files), listing=listing)
+    for rel, text in plan.files.items():
+        _write_if_changed(source / rel, text)
+    build = QgaBuild(QemuTree(source), workspace / "build")
+    start = time.monotonic()
+    try:
+        report.configured = build.configure(on_line)
+        result = build.build(on_line)
+    except CommandFailed as exc:
+        output = getattr(build, "last_output", "") or "\n".join(exc.tail)
+        mapped = _map_diagnostics(output, plan, "error")
+        raw = [f"{p}:{n}: error: {m}" for p, n, _, m in compiler_messages(output, "error")]
+        lines = mapped or raw or exc.tail[-15:]
+        raise ValidationFailed(
+            f"qemu-ga does not build with {', '.join(report.commands)} on QEMU {tree.version_text}:\n  "
+            + "\n  ".join(lines),
+            f"fix the C in the recipe at the lines shown (full log: {build.log_path})",
+        ) from exc
+    report.build_seconds = time.monotonic() - start
+    report.binary = result.binary
+    warnings = _map_diagnostics(build.last_output, plan, "warning")
+    if warnings:
+        raise ValidationFailed(
+            "the generated C compiles with warnings, which fail builds that use -Werror:\n  " + "\n  ".join(warnings),
+            "fix the C in the recipe at the lines shown")
+
+    for applied in plan.applied:
+        report.cases += _run_cases_on(applied.recipe, result.binary)
+    return report
+
+
+def _run_cases_on(recipe: Recipe, binary: Path) -> list[CaseResult]:
+    agent = LocalAgent(binary)
+    agent.env = {k: v.replace("{workdir}", str(agent.workdir)) for k, v in recipe.model.verify.environment.items()}
+    results: list[CaseResult] = []
+    cases = recipe.model.verify.cases
+    with agent:
+        client = agent.client()
+        client.connect()
+        try:
+            for index, case in enumerate(cases):
+                try:
+                    results.append(judge(recipe, case, client.execute))
+                except AgentNotConnected as exc:
+                    time.sleep(0.2)  # let a crashing agent finish dying so its status is known
+                    how = agent.exit_description() or "stopped answering"
+                    tail = " | ".join(agent.log_tail(5))
+                    line = recipe.line_of("verify", "cases", index)
+                    results.append(CaseResult(
+                        recipe.command, case.name, False, "an answer", f"no answer: the agent {how}",
+                        f"{recipe.path}:{line}: this case made qemu-ga crash ({exc.problem})"
+                        + (f"; agent log: {tail}" if tail else "")))
+                    for rest in cases[index + 1:]:
+                        results.append(CaseResult(recipe.command, rest.name, False, "an answer", "not run",
+                                                  "an earlier case crashed the agent"))
+                    break
+        finally:
+            client.close()
+    return results
+
+
+def require_passed(report: ValidationReport, recipes: list[Recipe]) -> None:
+    if not report.passed:
+        failed = [c for c in report.cases if not c.passed]
+        raise ValidationFailed(
+            f"{len(failed)} verify case(s) failed:\n" + "\n".join(c.line() for c in failed),
+            "fix the recipe's C or its verify cases: " + ", ".join(str(r.path) for r in recipes))
+
+
+def verify_rpm(rpm: Path, recipes: list[Recipe]) -> list[CaseResult]:
+    """Run the recipes' verify cases against the qemu-ga inside a built binary RPM, on this host."""
+    import tempfile
+
+    from qganb.rpm.payload import extract_payload
+
+    with tempfile.TemporaryDirectory(prefix="qganb-rpm-") as tmp:
+        root = extract_payload(rpm, Path(tmp))
+        binary = next((p for p in (root / "usr/bin/qemu-ga", root / "usr/sbin/qemu-ga") if p.is_file()), None)
+        if binary is None:
+            raise ValidationFailed(f"{rpm.name} contains no qemu-ga binary", "pass the qemu-guest-agent binary RPM")
+        results: list[CaseResult] = []
+        for recipe in recipes:
+            results += _run_cases_on(recipe, binary)
+        return results

@@ -1,0 +1,161 @@
+"""The fetch stage: get a source RPM from a URL or a path, check it, and cache it by digest.
+
+Downloads stream to a `.part` file and resume with an HTTP Range request after a dropped
+connection. Nothing reaches the cache before its sha256 (when given) and rpm's own digests check
+out, so a bad download never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from qganb import paths
+from qganb.digests import sha256_of
+from qganb.errors import FetchError, RpmQueryFailed
+from qganb.process import LineSink, require_tool
+from qganb.rpm.query import Nevra, nevra_of
+from qganb.stages.records import FetchRecord
+from qganb.stages.run_dir import RunDir
+
+CHUNK = 1 << 16
+ATTEMPTS = 4
+
+
+def _say(on_line: LineSink | None, text: str) -> None:
+    if on_line is not None:
+        on_line(text)
+
+
+def _download(url: str, part: Path, on_line: LineSink | None) -> None:
+    """Stream `url` into `part`, resuming from its current size after a broken connection."""
+    last_error: Exception | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if have and response.status != 206:
+                    have = 0  # the server ignored Range: start again
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length is not None else None
+                if have:
+                    _say(on_line, f"resuming at {have} bytes (attempt {attempt})")
+                got = have
+                next_report = 0
+                with open(part, "ab" if have else "wb") as out:
+                    while True:
+                        chunk = response.read(CHUNK)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        got += len(chunk)
+                        if total and got * 10 // total >= next_report:
+                            _say(on_line, f"downloaded {got * 100 // total:3d}% ({got} of {total} bytes)")
+                            next_report = got * 10 // total + 1
+                if total is not None and got < total:
+                    raise ConnectionError(f"connection closed after {got} of {total} bytes")
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # asked past the end: the part is complete already
+                return
+            raise FetchError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}",
+                             "check the URL") from exc
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            last_error = exc
+            _say(on_line, f"download interrupted: {getattr(exc, 'reason', exc)}")
+    raise FetchError(f"downloading {url} failed after {ATTEMPTS} attempts: {last_error}",
+                     "check the network path to the server and run the fetch stage again: it resumes")
+
+
+def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
+    """rpm's digest check and header read: (header fields, signature state). Refuses non-source RPMs."""
+    require_tool("rpm", "rpm")
+    checked = subprocess.run(["rpm", "-Kv", str(path)], capture_output=True, text=True, check=False)
+    report = (checked.stdout + checked.stderr).strip()
+    if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (
+            checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):
+        detail = next((line.strip() for line in report.splitlines() if re.search(r"BAD|error|not an rpm", line, re.I)),
+                      report.splitlines()[-1] if report else "no output")
+        raise FetchError(f"{origin} is corrupt or truncated: rpm -K says: {detail}",
+                         "download it again; if it persists, the server has a damaged file")
+    if re.search(r"Signature.*: OK", report):
+        signature = "signed, signature OK"
+    elif "NOKEY" in report:
+        key = re.search(r"key ID ([0-9a-f]+)", report)
+        signature = f"signed with key {key.group(1) if key else '?'}, key not imported (rpm --import it to check)"
+    else:
+        signature = "not signed (digests OK)"
+    try:
+        package = nevra_of(path)
+    except RpmQueryFailed as exc:
+        raise FetchError(f"{origin}: {exc.problem}", "download it again; it may be damaged") from exc
+    if not package.is_source:
+        raise FetchError(f"{origin} is a binary RPM ({package}), not a source RPM",
+                         "give the .src.rpm: qganb rebuilds the binary packages from it")
+    return package, signature
+
+
+def fetch_srpm(source: str, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
+    """Fetch `source` (http(s) URL, file: URL or path) into the digest cache, checked."""
+    cache = paths.cache_dir() / "srpms"
+    downloads = cache / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    parsed = urllib.parse.urlparse(source)
+    scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache))
+    try:
+        if parsed.scheme in ("http", "https"):
+            name = Path(urllib.parse.unquote(parsed.path)).name or "download.src.rpm"
+            part = downloads / (hashlib.sha256(source.encode()).hexdigest()[:16] + ".part")
+            _say(on_line, f"fetching {source}")
+            _download(source, part, on_line)
+            candidate = part
+        else:
+            local = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
+            if not local.is_file():
+                raise FetchError(f"{source} does not exist", "check the path or URL")
+            name = local.name
+            candidate = scratch / name
+            shutil.copyfile(local, candidate)
+        digest = sha256_of(candidate)
+        if sha256 is not None and digest != sha256.lower():
+            if candidate.parent == downloads:
+                candidate.unlink()
+            raise FetchError(f"{source} has sha256 {digest}, expected {sha256}",
+                             "check the expected checksum; the file was not kept")
+        package, signature = check_rpm(candidate, source)
+        final_dir = cache / digest
+        # Named from its header, whatever the URL called it, so a digest has exactly one file.
+        final = final_dir / f"{package.name}-{package.version}-{package.release}.src.rpm"
+        if not final.is_file():
+            staging = scratch / "staging"
+            staging.mkdir()
+            os.replace(candidate, staging / final.name)
+            try:
+                os.replace(staging, final_dir)
+            except OSError:
+                if not final.is_file():
+                    raise
+        elif candidate.parent == downloads:
+            candidate.unlink()
+        result = FetchRecord(final, digest, package.name, package.epoch, package.version, package.release,
+                             signature, source)
+        _say(on_line, f"{result.nevra}: {signature}; cached as {final}")
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(run_dir: RunDir, source: str, *, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
+    """The fetch stage: fetch_srpm(), recorded in the run's manifest."""
+    record = fetch_srpm(source, sha256, on_line)
+    run_dir.record(record)
+    return record

@@ -1,0 +1,324 @@
+"""The install stage: put the patched qemu-guest-agent RPM on a guest over SSH and make sure its
+agent answers through libvirt afterwards, or put the previous package back.
+
+Three steps, each apart: gather the guest's facts (qganb.guest.facts) while libvirt checks that
+the current agent answers; make a plan (the install and restore commands, an RPM to roll back to,
+a configuration change) that fails before anything on the guest changes; run the plan as the
+guest-side transaction (qganb.guest.transaction), detached from SSH, which ends with the new
+package and an active service or with the previous package restored. Last, libvirt must see the
+new agent answer guest-ping, else it is rolled back.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qganb.agent.transport import DEFAULT_URI, wait_for_agent
+from qganb.agent.virsh import VirshAgent
+from qganb.errors import (
+    AgentNotConnected,
+    ConnectionLost,
+    InstallError,
+    InstallRolledBack,
+    PreviousPackageUnavailable,
+    RollbackFailed,
+    RpmQueryFailed,
+)
+from qganb.guest.agent_config import Blocked
+from qganb.guest.facts import GuestFacts, gather_facts, installed_header_digest
+from qganb.guest.ssh import SshClient
+from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
+from qganb.process import LineSink
+from qganb.rpm.kept_packages import keep_rpm, kept_rpm
+from qganb.rpm.query import Nevra, file_query_argv, header_digest_of, nevra_of
+from qganb.rpm.rpmbuild import BuiltPackage
+from qganb.stages.records import BuildRecord, EditRecord, InstallRecord
+from qganb.stages.run_dir import RunDir
+
+AGENT_PACKAGE = "qemu-guest-agent"
+INSTALLERS = ("auto", "rpm", "dnf", "yum")
+
+
+@dataclass
+class InstallOptions:
+    installer: str = "auto"  # rpm, dnf, yum, or auto: dnf, else yum, else rpm
+    extra_flags: list[str] = field(default_factory=list)  # e.g. ["--nodeps"]
+    # The installed package's RPM for the rollback. Else: one of `known_rpms`, else one qganb
+    # installed before (kept in its cache by NEVRA), else downloaded on the guest by dnf/yum.
+    previous_rpm: Path | None = None
+    known_rpms: list[Path] = field(default_factory=list)  # RPMs the guest may run (the testbed's stock one)
+    unblock: bool = False  # rewrite the agent's configuration line that blocks a new command
+    service: str = "qemu-guest-agent"
+    agent_timeout: float = 120.0  # restart to guest-ping through libvirt; its reconnect can take ~60 s
+    transaction_timeout: float = 600.0
+    reconnect_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.installer not in INSTALLERS:
+            raise InstallError(f"installer {self.installer!r} is not one of {', '.join(INSTALLERS)}",
+                               "pick rpm, dnf, yum or auto")
+        for flag in self.extra_flags:
+            if not flag.startswith("-") or "\n" in flag:
+                raise InstallError(f"installer flag {flag!r} is not an option",
+                                   "pass options such as --nodeps, one per --flag")
+
+
+@dataclass
+class InstallPlan:
+    """Everything the guest-side transaction needs, decided before anything on the guest changes."""
+
+    rpm: Path
+    package: Nevra
+    previous: Nevra | None
+    state: str  # the transaction's directory on the guest
+    install_argv: list[str]
+    restore_argv: list[str]
+    blocked: list[Blocked]
+    new_config: dict[str, str]  # the one EnvironmentFile rewritten to unblock the commands, if asked
+    uploads: list[Path] = field(default_factory=list)
+
+
+def _check_agent_answers(agent: VirshAgent) -> None:
+    try:
+        agent.execute("guest-ping", timeout=10)
+    except AgentNotConnected as exc:
+        raise AgentNotConnected(
+            f"the agent of {agent.domain} does not answer guest-ping before the install, so qganb could not tell "
+            "whether the new one works", "bring the current agent up first (`systemctl start qemu-guest-agent` "
+            "on the guest), then install") from exc
+
+
+def _installer_argv(installer: str, flags: list[str], same: bool, path: str) -> list[str]:
+    if installer == "rpm":
+        return ["rpm", "-Uvh", *flags, *(["--replacepkgs"] if same else []), path]
+    return [installer, "-y", *flags, "reinstall" if same else "install", path]
+
+
+def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallOptions, commands: list[str],
+                 state: str, scratch: Path) -> InstallPlan:
+    """The commands, files and rollback RPM of this install; PreviousPackageUnavailable or an
+    InstallError when the guest could not be put back, before anything changed."""
+    package = nevra_of(rpm)
+    previous = facts.installed
+    blocked = facts.config.blocked(commands)
+    new_config = facts.config.unblocked_files(blocked) if options.unblock else {}
+    if len(new_config) > 1:
+        raise InstallError(f"the blocking lines are in {len(new_config)} files: {', '.join(new_config)}",
+                           "edit them by hand, following the advice above")
+    rpm_flags = options.extra_flags if facts.installer == "rpm" else []
+    install_argv = _installer_argv(facts.installer, options.extra_flags, str(previous) == str(package),
+                                   f"{state}/{rpm.name}")
+    plan = InstallPlan(rpm, package, previous, state, install_argv, [], blocked, new_config, [SCRIPT, rpm])
+    if previous is None:
+        plan.restore_argv = ["rpm", "-e", *rpm_flags, package.name]
+    else:
+        previous_path = _previous_rpm(ssh, facts.installer, package.name, str(previous), options, state, scratch,
+                                      plan.uploads)
+        plan.restore_argv = ["rpm", "-Uvh", "--oldpackage", "--replacepkgs", *rpm_flags, previous_path]
+    write_argv(scratch / "install.argv", plan.install_argv)
+    write_argv(scratch / "restore.argv", plan.restore_argv)
+    (scratch / "service").write_text(options.service + "\n")
+    plan.uploads += [scratch / "install.argv", scratch / "restore.argv", scratch / "service"]
+    if new_config:
+        ((path, content),) = new_config.items()
+        (scratch / "config.path").write_text(path + "\n")
+        (scratch / "config.new").write_text(content)
+        plan.uploads += [scratch / "config.path", scratch / "config.new"]
+    return plan
+
+
+def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_URI,
+                commands: list[str] | None = None, selinux_booleans: list[str] | None = None,
+                options: InstallOptions | None = None, say: LineSink = print,
+                log_path: Path | None = None) -> InstallRecord:
+    """Install `rpm` on the guest behind `ssh`, whose libvirt domain is `domain` on `uri`."""
+    options = options or InstallOptions()
+    commands = commands or []
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+    agent = VirshAgent(domain, uri=uri)
+    package = nevra_of(rpm)
+
+    say(f"connecting to {ssh.target} (host key verified)")
+    ssh.check_root()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-agent-check") as pool:
+        agent_check = pool.submit(_check_agent_answers, agent)
+        facts = gather_facts(ssh, package=package.name, wanted_installer=options.installer, service=options.service,
+                             selinux_booleans=selinux_booleans or [])
+        agent_check.result()
+    say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
+        f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")
+    for item in facts.config.blocked(commands):
+        say("configuration: " + item.advice())
+    for line in facts.selinux.lines():
+        say(line)
+
+    state = ssh.run(["mktemp", "-d", "/var/tmp/qganb-install.XXXXXX"]).stdout.strip()
+    transaction = GuestTransaction(ssh, state, say, log_path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="qganb-install-") as scratch:
+            plan = plan_install(ssh, rpm, facts, options, commands, state, Path(scratch))
+            seconds["checks"] = time.monotonic() - started
+            say(f"uploading {rpm.name} to {ssh.target}:{state}")
+            upload_start = time.monotonic()
+            ssh.upload(plan.uploads, state)
+            if plan.previous is not None:
+                _check_previous_on_guest(ssh, plan.restore_argv[-1], str(plan.previous))
+            seconds["upload"] = time.monotonic() - upload_start
+        _run_transaction(plan, transaction, agent, ssh, options, say, seconds)
+        transaction.remove()
+        keep_rpm(rpm)
+    except (ConnectionLost, RollbackFailed):
+        raise  # the transaction still runs, or the operator needs its files: leave them on the guest
+    except BaseException:
+        if not transaction.started or transaction.finished:
+            transaction.remove()
+        raise
+    seconds["total"] = time.monotonic() - started
+    say(f"installed {package} on {ssh.target}; {domain}'s agent answers guest-ping")
+    return InstallRecord(
+        target=str(ssh.target), domain=domain, uri=uri, previous=str(facts.installed) if facts.installed else None,
+        installed=str(package), version=package.version, installer=plan.install_argv,
+        blocked=[str(b.line) for b in plan.blocked], unblocked=[str(b.line) for b in plan.blocked if plan.new_config],
+        selinux=facts.selinux.lines(), seconds={k: round(v, 1) for k, v in seconds.items()},
+        log=str(log_path) if log_path else "")
+
+
+def _run_transaction(plan: InstallPlan, transaction: GuestTransaction, agent: VirshAgent, ssh: SshClient,
+                     options: InstallOptions, say: LineSink, seconds: dict[str, float]) -> None:
+    """Install on the guest, then require libvirt's guest-ping and the very build in the rpm
+    database; any of them failing starts the restore."""
+    previous = str(plan.previous) if plan.previous else None
+    say(f"installing: {shlex.join(plan.install_argv)}")
+    transaction_start = time.monotonic()
+    transaction.start("start")
+    status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+    seconds["transaction"] = time.monotonic() - transaction_start
+    if status != "installed":
+        _raise_for(status, transaction, previous, agent, options)
+
+    say(f"waiting for {agent.domain}'s agent to answer guest-ping through libvirt")
+    agent_start = time.monotonic()
+    try:
+        wait_for_agent(agent, timeout=options.agent_timeout)
+    except AgentNotConnected:
+        say("the new agent does not answer; putting the previous package back")
+        transaction.start("start-restore")
+        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+        _raise_for(status, transaction, previous, agent, options)
+    seconds["agent"] = time.monotonic() - agent_start
+    if installed_header_digest(ssh, plan.package.name) != header_digest_of(plan.rpm):
+        # rpm said yes, but the database holds another build: never leave that unnoticed.
+        say("the guest's rpm database does not hold the build just installed; putting the previous package back")
+        transaction.start("start-restore")
+        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+        _raise_for(status.replace("agent-check", "digest-check"), transaction, previous, agent, options)
+
+
+def _previous_rpm(ssh: SshClient, installer: str, name: str, previous: str, options: InstallOptions, state: str,
+                  scratch: Path, uploads: list[Path]) -> str:
+    """Path on the guest of the installed package's RPM, for the rollback; fails before any change.
+    It is kept apart from the new RPM: a rebuild can have the very same file name."""
+
+    def upload_as_previous(local: Path) -> str:
+        staged = scratch / f"previous-{local.name}"
+        shutil.copyfile(local, staged)
+        uploads.append(staged)
+        return f"{state}/{staged.name}"
+
+    if options.previous_rpm is not None:
+        given = str(nevra_of(options.previous_rpm))
+        if given != previous:
+            raise PreviousPackageUnavailable(
+                f"--previous-rpm {options.previous_rpm} is {given}, but the guest has {previous} installed",
+                f"pass the RPM of {previous}")
+        return upload_as_previous(options.previous_rpm)
+    # Only the very build the guest runs: rebuilds can share a NEVRA.
+    running = installed_header_digest(ssh, name)
+    candidates = [p for p in options.known_rpms if str(nevra_of(p)) == previous]
+    kept = kept_rpm(previous)
+    for candidate in [*candidates, *([kept] if kept is not None else [])]:
+        if header_digest_of(candidate) == running:
+            return upload_as_previous(keep_rpm(candidate))
+    download = {"dnf": ["dnf", "download", f"--destdir={state}/previous"],
+                "yum": ["yumdownloader", f"--destdir={state}/previous"]}.get(installer)
+    if download is not None:
+        ssh.run(["mkdir", "-p", f"{state}/previous"])
+        done = ssh.run([*download, previous], as_root=True, check=False, timeout=300)
+        listed = ssh.run(["find", f"{state}/previous", "-maxdepth", "1", "-name", "*.rpm"], check=False).stdout.split()
+        if done.succeeded and listed:
+            return listed[0]
+    raise PreviousPackageUnavailable(
+        f"no RPM of the installed {previous} to roll back to"
+        + (" (the guest's repositories do not offer it)" if download else " (the guest has neither dnf nor yum)"),
+        "pass it with --previous-rpm PATH; the install changes nothing until it has one")
+
+
+def _check_previous_on_guest(ssh: SshClient, path: str, previous: str) -> None:
+    done = ssh.run(file_query_argv(path), check=False)
+    try:
+        seen = str(Nevra.parse_query(done.stdout)) if done.succeeded else "no package"
+    except RpmQueryFailed:
+        seen = done.stdout.strip() or "no package"
+    if seen != previous:
+        raise PreviousPackageUnavailable(f"the uploaded {path} reads as {seen}, not {previous}",
+                                         "check the file passed with --previous-rpm")
+
+
+def _raise_for(status: str, transaction: GuestTransaction, previous: str | None, agent: VirshAgent,
+               options: InstallOptions) -> None:
+    outcome, _, step = status.partition(" ")
+    what = {"install": "installing the package failed", "configure": "changing the agent's configuration failed",
+            "restart": "the new agent did not stay active after the restart",
+            "agent-check": f"the new agent did not answer guest-ping through libvirt within {options.agent_timeout:g} s",
+            "digest-check": "rpm reported success, but the guest's database holds another build with the same NEVRA"
+            }.get(step, f"step {step} failed")
+    tail = transaction.tail
+    if outcome == "restored":
+        answers = True
+        try:
+            wait_for_agent(agent, timeout=options.agent_timeout)
+        except AgentNotConnected:
+            answers = False
+        back = f"the previous package {previous} is back" if previous else "the new package was removed"
+        raise InstallRolledBack(
+            f"{what}; {back}" + ("; its agent answers guest-ping" if answers else
+                                 "; but its agent does not answer guest-ping yet"),
+            "read the guest's install log below" + (f" (all of it: {transaction.log_path})" if transaction.log_path else ""),
+            tail)
+    raise RollbackFailed(
+        f"{what}, and putting {previous or 'nothing'} back failed too ({status})",
+        f"on the guest, read {transaction.state}/log, then reinstall the previous package by hand "
+        f"(`rpm -Uvh --oldpackage --replacepkgs ...`) and `systemctl restart {options.service}`", tail)
+
+
+def agent_rpm_of(packages: list[BuiltPackage], name: str = AGENT_PACKAGE) -> Path:
+    """The binary RPM named `name` among what the build stage recorded."""
+    for package in packages:
+        if not package.path.name.endswith(".src.rpm") and nevra_of(package.path).name == name:
+            return package.path
+    raise InstallError(f"the build stage made no {name} binary RPM (it made: "
+                       f"{', '.join(p.path.name for p in packages) or 'nothing'})",
+                       "check the spec's package names, then run the build stage again")
+
+
+def run(run_dir: RunDir, ssh: SshClient, *, domain: str, uri: str = DEFAULT_URI,
+        options: InstallOptions | None = None, say: LineSink = print) -> InstallRecord:
+    """The install stage: the build stage's agent RPM, checked against the edit stage's recipes."""
+    from qganb.recipes.model import load_recipes
+
+    rpm = agent_rpm_of(run_dir.load(BuildRecord).packages)
+    recipes = load_recipes([Path(p) for p in run_dir.load(EditRecord).recipes])
+    log = run_dir.log("install")
+    log.write_text("")
+    record = install_rpm(ssh, rpm, domain=domain, uri=uri, commands=[r.command for r in recipes],
+                         selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],
+                         options=options, say=say, log_path=log)
+    run_dir.record(record)
+    return record

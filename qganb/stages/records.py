@@ -1,0 +1,141 @@
+"""What each stage records in the run manifest: one typed, versioned record per stage.
+
+Later stages load these records (`RunDir.load(PrepRecord)`), never dictionary keys. A record's
+JSON form is its fields, so the manifest stays readable by hand; `VERSION` changes when a
+record's fields do, and a manifest written with another version asks for the stage to run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qganb.rpm.query import Nevra
+from qganb.rpm.rpmbuild import BuiltPackage
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    STAGE: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+
+@dataclass(frozen=True)
+class FetchRecord(StageRecord):
+    """The source RPM, checked and cached by digest."""
+
+    STAGE: ClassVar[str] = "fetch"
+    path: Path
+    sha256: str
+    name: str
+    epoch: str | None
+    version: str
+    release: str
+    signature: str  # what rpm -K said about the signature
+    source: str = ""  # the URL or path it came from
+    nevra: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.nevra:
+            object.__setattr__(self, "nevra", str(self.package))
+
+    @property
+    def package(self) -> Nevra:
+        return Nevra(self.name, self.epoch, self.version, self.release, "src")
+
+    @property
+    def nevr(self) -> str:
+        return self.package.nevr
+
+
+@dataclass(frozen=True)
+class PrepRecord(StageRecord):
+    """The prepped tree and its git baseline."""
+
+    STAGE: ClassVar[str] = "prep"
+    topdir: Path
+    spec: Path
+    tree: Path
+    baseline: str  # commit id
+    nevra: str
+    srpm_sha256: str
+
+
+@dataclass(frozen=True)
+class EditRecord(StageRecord):
+    """The recipes applied to the prepped tree."""
+
+    STAGE: ClassVar[str] = "edit"
+    recipes: list[str]  # absolute paths
+    commands: list[str]
+    changed: list[str]
+    prototypes: dict[str, str]  # command -> the C prototype the tree's generator emits
+    qemu_version: str
+
+
+@dataclass(frozen=True)
+class DiffRecord(StageRecord):
+    """The patch made from the edit."""
+
+    STAGE: ClassVar[str] = "diff"
+    path: Path
+    form: str  # "git diff" or "git format-patch"
+    sha256: str
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class SpecRecord(StageRecord):
+    """The spec that carries the patch."""
+
+    STAGE: ClassVar[str] = "spec"
+    spec: Path
+    patch_number: int
+    patch_line: str | None  # the %patch line added, or None when %autopatch/%autosetup applies it
+    release_before: str
+    release_after: str
+    diff: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class BuildRecord(StageRecord):
+    """The binary RPMs and the src.rpm built from the spec."""
+
+    STAGE: ClassVar[str] = "build"
+    packages: list[BuiltPackage]
+    log: str
+
+
+@dataclass(frozen=True)
+class InstallRecord(StageRecord):
+    """What runs on the guest now, and how it got there."""
+
+    STAGE: ClassVar[str] = "install"
+    target: str
+    domain: str
+    uri: str
+    previous: str | None
+    installed: str
+    version: str
+    installer: list[str]
+    blocked: list[str]
+    unblocked: list[str]
+    selinux: list[str]
+    seconds: dict[str, float]
+    log: str
+
+
+@dataclass(frozen=True)
+class VerifyRecord(StageRecord):
+    """What the guest's agent answered through libvirt: its commands, then every verify case."""
+
+    STAGE: ClassVar[str] = "verify"
+    domain: str
+    uri: str
+    agent_version: str
+    commands: dict[str, bool]  # command -> enabled
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    finished: str = ""
+    passed: bool = False
