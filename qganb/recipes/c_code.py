@@ -116,10 +116,10 @@ def constraint_checks(arguments: list[Member], proto: Prototype) -> list[str]:
                 "    }",
             ]
         if arg.enum is not None:
-            tests = " && ".join(f"strcmp({var}, {c_string(v)}) != 0" for v in arg.enum)
+            enum_test = " && ".join(f"strcmp({var}, {c_string(v)}) != 0" for v in arg.enum)
             message = c_string(f"'{arg.name}' must be one of {', '.join(arg.enum)}; got '", for_format=True)
             lines += [
-                f"    if ({guard}{tests}) {{",
+                f"    if ({guard}{enum_test}) {{",
                 f"        error_setg(errp, {message} \"%s'\", {var});",
                 f"        {fail}",
                 "    }",

@@ -8,6 +8,7 @@ cases). It does not say how a given QEMU version wants that written: `qganb.reci
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -456,7 +457,7 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_recipe(text, path)
 
 
-def load_recipes(paths: list[str | Path]) -> list[Recipe]:
+def load_recipes(paths: Sequence[str | Path]) -> list[Recipe]:
     recipes = [load_recipe(p) for p in paths]
     seen: dict[str, Path] = {}
     for r in recipes:

@@ -73,7 +73,7 @@ class EditPlan:
 
     def diff(self) -> str:
         """A unified diff of the planned change, with a/ b/ paths as `git diff` writes them."""
-        chunks = []
+        chunks: list[str] = []
         for path in self.changed:
             chunks.extend(difflib.unified_diff(
                 self.originals[path].splitlines(keepends=True), self.files[path].splitlines(keepends=True),

@@ -106,6 +106,7 @@ def add_patch_to_spec(spec_path: Path, patch: str, commands: list[str], changelo
             patch_line = None
             if not style.automatic:
                 with spec.prep() as prep_section:
+                    assert prep_section is not None  # _prep_style_of refused a spec without %prep
                     prep_section.add_patch_macro(P=number, p=1)
                 patch_line = f"%patch -P {number} -p1"
             entry = changelog or f"Add guest agent command(s) {', '.join(commands)} (qganb)"

@@ -33,7 +33,7 @@ class FetchRecord(StageRecord):
     version: str
     release: str
     signature: str  # what rpm -K said about the signature
-    source: str = ""  # the URL or path it came from
+    source: str = field(default="", compare=False)  # the URL or path it came from: provenance, not identity
     nevra: str = ""
 
     def __post_init__(self) -> None:

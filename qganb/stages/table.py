@@ -30,17 +30,10 @@ class Stage:
         """The stage notebook's file name in notebooks/ (and in a run's notebooks/)."""
         return f"{self.number:02d}-{self.name}.ipynb"
 
-    @property
-    def packaging(self) -> bool:
-        """Runs on the build host alone; install and verify need a guest."""
-        return self.record not in (InstallRecord, VerifyRecord)
-
-
-STAGES: tuple[Stage, ...] = tuple(
-    Stage(record.STAGE, number, record) for number, record in enumerate(
-        (FetchRecord, PrepRecord, EditRecord, DiffRecord, SpecRecord, BuildRecord, InstallRecord, VerifyRecord), 1))
+_IN_ORDER: tuple[type[StageRecord], ...] = (FetchRecord, PrepRecord, EditRecord, DiffRecord, SpecRecord, BuildRecord,
+                                            InstallRecord, VerifyRecord)
+STAGES: tuple[Stage, ...] = tuple(Stage(record.STAGE, number, record) for number, record in enumerate(_IN_ORDER, 1))
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
-PACKAGING_STAGES: tuple[str, ...] = tuple(s.name for s in STAGES if s.packaging)
 
 
 def stage_named(name: str) -> Stage:

@@ -91,7 +91,10 @@ def newest_in_series(candidates: list[OrigTarball], series: str) -> OrigTarball 
     matching = [c for c in candidates if in_series(c.source_version, series)]
     if not matching:
         return None
-    best = max(matching, key=functools.cmp_to_key(lambda x, y: compare_debian_versions(x.source_version, y.source_version)))
+    def newer(x: OrigTarball, y: OrigTarball) -> int:
+        return compare_debian_versions(x.source_version, y.source_version)
+
+    best = max(matching, key=functools.cmp_to_key(newer))
     return OrigTarball(series, best.source_version, best.filename, best.sha256, best.size)
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from qganb import paths
 from qganb.errors import CommandFailed, FixtureBuildFailed
-from qganb.process import LineSink, output_of, require_tool, run
+from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host
+from qganb.rpm.query import nevra_of
 from qganb.testbed import fixture_specs, qemu_source
 from qganb.testbed.debian_sources import PrivateApt, check_series
 
@@ -90,7 +91,7 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
         spec_path = topdir / "SPECS" / SPEC_NAME
         spec_path.write_text(spec, encoding="utf-8")
 
-        argv = ["rpmbuild", "-bs", "--nodeps",
+        argv: list[str | Path] = ["rpmbuild", "-bs", "--nodeps",
                 *build_host.rpmbuild_host_args(topdir, dist=spec_style.dist),
                 # Reproducible headers: build time and host come from the spec, not the clock.
                 "--define", "source_date_epoch_from_changelog 1",
@@ -109,8 +110,7 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
         if len(built) != 1:
             raise FixtureBuildFailed(f"rpmbuild -bs produced {len(built)} src.rpms, expected one",
                                      "report this as a qganb bug")
-        nevra = output_of(["rpm", "-qp", "--nosignature", "--qf",
-                           "%{NAME}-%{EPOCH}:%{VERSION}-%{RELEASE}.src", built[0]]).strip()
+        nevra = str(nevra_of(built[0]))
 
         staging = scratch / "result"
         staging.mkdir()
@@ -118,9 +118,9 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
         (staging / SPEC_NAME).write_text(spec, encoding="utf-8")
         record = FixtureSrpm(staging / built[0].name, style, series, source.version, nevra,
                              spec_style.dist, source.source_version, key)
-        data = asdict(record)
-        data["filename"] = Path(data.pop("path")).name
-        (staging / "fixture.json").write_text(json.dumps(data, indent=2) + "\n")
+        fields = asdict(record)
+        fields["filename"] = Path(fields.pop("path")).name
+        (staging / "fixture.json").write_text(json.dumps(fields, indent=2) + "\n")
         try:
             os.replace(staging, final)
         except OSError:
