@@ -149,6 +149,10 @@ class CommandDisabled(AgentError):
     """The agent knows the command but its configuration blocks it."""
 
 
+class SandboxUnavailable(AgentError):
+    """The sandbox that recipe C runs in on the build host cannot be set up."""
+
+
 class AgentCommandError(AgentError):
     """The agent ran the command, and the command answered with an error object."""
 

@@ -13,6 +13,8 @@ packages=(
   # the testbed: libvirt + QEMU (TCG), a Debian guest image, OpenSSH
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd
+  # the sandbox recipe C runs in on the build host (validate, verify-rpm)
+  bubblewrap
 )
 
 missing=()

@@ -1,4 +1,5 @@
-"""Runs a qemu-ga binary on this host, listening on a unix socket, with no VM (as QEMU's tests do)."""
+"""Runs a qemu-ga binary on this host, listening on a unix socket, with no VM (as QEMU's tests do),
+inside a throwaway sandbox unless told otherwise (see qganb.agent.sandbox)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from qganb.agent.sandbox import Sandbox
 from qganb.agent.unix_socket import AgentSocket
 from qganb.errors import AgentError, AgentNotConnected
 
@@ -22,8 +24,9 @@ class LocalAgent:
     """
 
     def __init__(self, binary: str | Path, extra_args: Sequence[str] = (), start_timeout: float = 20.0,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, sandbox: Sandbox | None = None) -> None:
         self.binary = Path(binary)
+        self.sandbox = sandbox  # None: the agent runs unconfined, as this user
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         self.start_timeout = start_timeout
@@ -51,6 +54,8 @@ class LocalAgent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(self.binary), "-m", "unix-listen", "-p", str(self.socket_path),
                 "-t", str(self.state_dir), *self.extra_args]
+        if self.sandbox is not None:
+            argv = self.sandbox.argv(argv, shared=[self.workdir])
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           env={**os.environ, **self.env})
@@ -79,6 +84,8 @@ class LocalAgent:
         if self._proc is None or self._proc.poll() is None:
             return None
         code = self._proc.returncode
+        if self.sandbox is not None and code > 128:
+            code = 128 - code  # bwrap exits with 128 + the signal that killed the agent
         if code < 0:
             try:
                 name = signal.Signals(-code).name

@@ -33,7 +33,7 @@ def _recipe_validate(args: argparse.Namespace) -> int:
 
     recipes = load_recipes(args.recipes)
     report = validate_recipes(args.source, recipes, on_line=stderr_line if args.verbose else None,
-                              listing=listing)
+                              listing=listing, sandbox=not args.no_sandbox)
     print(report.summary())
     return 0 if report.passed else 1
 
@@ -41,10 +41,12 @@ def _recipe_validate(args: argparse.Namespace) -> int:
 def _recipe_verify_rpm(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from qganb.agent.sandbox import DESCRIPTION, UNSANDBOXED
     from qganb.recipes.model import load_recipes
     from qganb.recipes.validate import verify_rpm
 
-    results = verify_rpm(Path(args.rpm), load_recipes(args.recipes))
+    results = verify_rpm(Path(args.rpm), load_recipes(args.recipes), sandbox=not args.no_sandbox)
+    print(f"agent: {UNSANDBOXED if args.no_sandbox else DESCRIPTION}")
     for result in results:
         print(result.line())
     failed = sum(not r.passed for r in results)
@@ -58,6 +60,12 @@ def _recipe_preview(args: argparse.Namespace) -> int:
 
     print(preview_recipes(args.source, load_recipes(args.recipes)).as_text())
     return 0
+
+
+def _sandbox_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the agent built from recipe C unconfined, as this user (default: in a bubblewrap "
+                        "sandbox with the host read-only, no network and its own PID namespace)")
 
 
 def add_commands(commands: Any) -> None:
@@ -76,6 +84,7 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--source", required=True, metavar="DIR", help="the prepped QEMU source tree")
         if name == "validate":
             sub.add_argument("-v", "--verbose", action="store_true", help="stream configure/build output")
+            _sandbox_argument(sub)
         sub.set_defaults(handler=handler)
     verify_rpm = recipe_commands.add_parser(
         "verify-rpm", help="run the recipes' verify cases against the qemu-ga inside a built binary RPM",
@@ -83,4 +92,5 @@ def add_commands(commands: Any) -> None:
         "run every verify case of the recipes against it: a check before the RPM goes to any guest.")
     verify_rpm.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe YAML file(s)")
     verify_rpm.add_argument("--rpm", required=True, metavar="RPM", help="the binary RPM")
+    _sandbox_argument(verify_rpm)
     verify_rpm.set_defaults(handler=_recipe_verify_rpm)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qganb import paths
 from qganb.agent.local import LocalAgent
+from qganb.agent.sandbox import DESCRIPTION, UNSANDBOXED, Sandbox
 from qganb.errors import AgentNotConnected, CommandFailed, ValidationFailed
 from qganb.process import LineSink
 from qganb.recipes.cases import CaseResult, judge
@@ -33,6 +34,7 @@ class ValidationReport:
     build_seconds: float = 0.0
     binary: Path | None = None
     cases: list[CaseResult] = field(default_factory=list)
+    sandbox: str = UNSANDBOXED  # how the agent ran: said on every run
 
     @property
     def passed(self) -> bool:
@@ -41,6 +43,7 @@ class ValidationReport:
     def summary(self) -> str:
         lines = [f"QEMU {self.qemu_version} at {self.tree}: {', '.join(self.commands)}",
                  "  QAPI generator: ok",
+                 f"  agent: {self.sandbox}",
                  f"  build: ok ({'configured, ' if self.configured else 'incremental, '}{self.build_seconds:.1f} s)"]
         lines += ["  " + c.line().replace("\n", "\n  ") for c in self.cases]
         failed = sum(not c.passed for c in self.cases)
@@ -72,14 +75,26 @@ def _map_diagnostics(output: str, plan: EditPlan, kind: str) -> list[str]:
 
 
 def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None,
-                     listing: TreeListing | None = None) -> ValidationReport:
-    """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case.
+                     listing: TreeListing | None = None, sandbox: bool = True) -> ValidationReport:
+    """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case,
+    the agent in a throwaway sandbox (one per recipe) unless `sandbox` is False.
 
     `listing`: the tree's listing, when the caller started it early (see tree_mirror)."""
     tree = QemuTree(tree_root)
     plan = plan_edits(tree, recipes)  # raises with the recipe's file and line on QAPI errors
     report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes])
+    # Each layer is prepared while the build runs.
+    layers = [Sandbox() for _ in plan.applied] if sandbox else []
+    try:
+        _build_and_run(tree, plan, report, layers, on_line, listing)
+    finally:
+        for layer in layers:
+            layer.remove()
+    return report
 
+
+def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, layers: list[Sandbox],
+                   on_line: LineSink | None, listing: TreeListing | None) -> None:
     workspace = workspace_for(tree)
     source = workspace / "src"
     mirror_tree(tree.root, source, skip=set(plan.files), listing=listing)
@@ -108,13 +123,16 @@ def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: Line
             "the generated C compiles with warnings, which fail builds that use -Werror:\n  " + "\n  ".join(warnings),
             "fix the C in the recipe at the lines shown")
 
-    for applied in plan.applied:
-        report.cases += _run_cases_on(applied.recipe, result.binary)
-    return report
+    if layers:
+        report.sandbox = DESCRIPTION
+    for index, applied in enumerate(plan.applied):
+        report.cases += run_cases_on(applied.recipe, result.binary, layers[index] if layers else None)
 
 
-def _run_cases_on(recipe: Recipe, binary: Path) -> list[CaseResult]:
-    agent = LocalAgent(binary)
+def run_cases_on(recipe: Recipe, binary: Path, sandbox: Sandbox | None) -> list[CaseResult]:
+    """Every verify case of `recipe` against `binary` started as a local agent; in a sandbox, each
+    passing case's guest-check runs there too, seeing what the command wrote."""
+    agent = LocalAgent(binary, sandbox=sandbox)
     agent.env = {k: v.replace("{workdir}", str(agent.workdir)) for k, v in recipe.model.verify.environment.items()}
     results: list[CaseResult] = []
     cases = recipe.model.verify.cases
@@ -124,7 +142,10 @@ def _run_cases_on(recipe: Recipe, binary: Path) -> list[CaseResult]:
         try:
             for index, case in enumerate(cases):
                 try:
-                    results.append(judge(recipe, case, client.execute))
+                    result = judge(recipe, case, client.execute)
+                    if sandbox is not None and case.guest_check and result.passed:
+                        result = _guest_check(result, case.guest_check, sandbox)
+                    results.append(result)
                 except AgentNotConnected as exc:
                     time.sleep(0.2)  # let a crashing agent finish dying so its status is known
                     how = agent.exit_description() or "stopped answering"
@@ -143,6 +164,17 @@ def _run_cases_on(recipe: Recipe, binary: Path) -> list[CaseResult]:
     return results
 
 
+def _guest_check(result: CaseResult, check: str, sandbox: Sandbox) -> CaseResult:
+    """The case's guest-check, a shell line run as written (nothing formatted into it), in the layer."""
+    done = sandbox.run(["sh", "-c", check])
+    if done.returncode == 0:
+        return result
+    said = (done.stderr or done.stdout).strip()
+    return CaseResult(result.command, result.case, False, result.expected, result.got,
+                      f"guest-check `{check}` exited with status {done.returncode} in the sandbox"
+                      + (f": {said.splitlines()[-1]}" if said else ""))
+
+
 def require_passed(report: ValidationReport, recipes: list[Recipe]) -> None:
     if not report.passed:
         failed = [c for c in report.cases if not c.passed]
@@ -151,8 +183,9 @@ def require_passed(report: ValidationReport, recipes: list[Recipe]) -> None:
             "fix the recipe's C or its verify cases: " + ", ".join(str(r.path) for r in recipes))
 
 
-def verify_rpm(rpm: Path, recipes: list[Recipe]) -> list[CaseResult]:
-    """Run the recipes' verify cases against the qemu-ga inside a built binary RPM, on this host."""
+def verify_rpm(rpm: Path, recipes: list[Recipe], sandbox: bool = True) -> list[CaseResult]:
+    """Run the recipes' verify cases against the qemu-ga inside a built binary RPM, on this host
+    (in a throwaway sandbox per recipe unless `sandbox` is False)."""
     import tempfile
 
     from qganb.rpm.payload import extract_payload
@@ -164,5 +197,10 @@ def verify_rpm(rpm: Path, recipes: list[Recipe]) -> list[CaseResult]:
             raise ValidationFailed(f"{rpm.name} contains no qemu-ga binary", "pass the qemu-guest-agent binary RPM")
         results: list[CaseResult] = []
         for recipe in recipes:
-            results += _run_cases_on(recipe, binary)
+            layer = Sandbox() if sandbox else None
+            try:
+                results += run_cases_on(recipe, binary, layer)
+            finally:
+                if layer is not None:
+                    layer.remove()
         return results

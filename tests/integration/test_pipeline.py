@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from qganb.agent.local import LocalAgent
+from qganb.agent.sandbox import Sandbox
 from qganb.errors import BuildFailed, MissingBuildRequires
-from qganb.recipes.cases import judge
 from qganb.recipes.model import load_recipe
+from qganb.recipes.validate import run_cases_on
 from qganb.rpm.payload import extract_payload
 from qganb.stages import build, fetch, prep
 from qganb.stages.pipeline import run_packaging
@@ -34,15 +35,16 @@ CASES = [
 def agent_answers_every_case(rpm: Path, recipe_path: Path, workdir: Path) -> None:
     recipe = load_recipe(recipe_path)
     root = extract_payload(rpm, workdir / "payload")
-    agent = LocalAgent(root / "usr/bin/qemu-ga")
-    agent.env = {k: v.replace("{workdir}", str(agent.workdir)) for k, v in recipe.model.verify.environment.items()}
-    with agent, agent.client() as client:
-        info = client.execute("guest-info")
+    sandbox = Sandbox()  # the recipe's C writes where it would on a guest: into the sandbox's layer
+    try:
+        with LocalAgent(root / "usr/bin/qemu-ga", sandbox=sandbox) as agent, agent.client() as client:
+            info = client.execute("guest-info")
         assert {"name": recipe.command, "enabled": True} in [
             {"name": c["name"], "enabled": c["enabled"]} for c in info["supported_commands"]]
-        for case in recipe.model.verify.cases:
-            result = judge(recipe, case, client.execute)
+        for result in run_cases_on(recipe, root / "usr/bin/qemu-ga", sandbox):
             assert result.passed, result.line()
+    finally:
+        sandbox.remove()
 
 
 @pytest.mark.parametrize(("style", "series", "command", "form", "patch_line"), CASES,
