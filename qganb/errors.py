@@ -133,6 +133,10 @@ class AgentNotConnected(AgentError):
     """The agent does not answer: not connected, not running, closed the channel or timed out."""
 
 
+class HypervisorUnreachable(AgentError):
+    """libvirt does not answer at the URI."""
+
+
 class UnknownDomain(AgentError):
     """libvirt has no such domain."""
 
@@ -217,6 +221,22 @@ class InstallError(QganbError):
 
 class PreviousPackageUnavailable(InstallError):
     pass
+
+
+class DowngradeRefused(InstallError):
+    """The guest runs a newer package than the one to install."""
+
+
+class InstallLocked(InstallError):
+    """Another install transaction holds the guest's lock."""
+
+
+class InstallOutcomeUnknown(InstallError):
+    """The transaction outlived the wait: it goes on on the guest, unchecked by libvirt so far."""
+
+
+class NothingToResume(InstallError):
+    """`--resume` found no unfinished install."""
 
 
 class InstallRolledBack(InstallError):

@@ -26,14 +26,20 @@ BROKEN_QGA = "#!/bin/sh\necho 'qemu-ga: this build exits at start on purpose (qg
 
 
 def repackaged_agent_rpm(source: Path, workdir: Path, *, release_suffix: str = "", qemu_ga: str | None = None,
-                         marker: str | None = None) -> Path:
-    """The files and unit of `source` in a new RPM built by rpmbuild: with a release suffix, a
-    replaced qemu-ga, and/or an extra marker file (a rebuild with the same NEVRA)."""
+                         marker: str | None = None, release: str | None = None, keep_real_agent: bool = False) -> Path:
+    """The files and unit of `source` in a new RPM built by rpmbuild: with a release suffix (or
+    another release), a replaced qemu-ga (the real one kept at /usr/libexec/qemu-ga-real when
+    asked), and/or an extra marker file (a rebuild with the same NEVRA)."""
     package = nevra_of(source)
+    release_override = release
     epoch, version, release, arch = package.epoch, package.version, package.release, package.arch
     payload = extract_payload(source, workdir / "payload")
+    if keep_real_agent:
+        (payload / "usr/libexec").mkdir(parents=True, exist_ok=True)
+        os.replace(payload / "usr/bin/qemu-ga", payload / "usr/libexec/qemu-ga-real")
     if qemu_ga is not None:
         (payload / "usr/bin/qemu-ga").write_text(qemu_ga)
+        (payload / "usr/bin/qemu-ga").chmod(0o755)
     if marker is not None:
         (payload / "usr/share/doc/qganb-marker").parent.mkdir(parents=True, exist_ok=True)
         (payload / "usr/share/doc/qganb-marker").write_text(marker)
@@ -43,7 +49,7 @@ def repackaged_agent_rpm(source: Path, workdir: Path, *, release_suffix: str = "
     spec.write_text(f"""Name: qemu-guest-agent
 Epoch: {epoch}
 Version: {version}
-Release: {release}{release_suffix}
+Release: {release_override or release}{release_suffix}
 Summary: qemu-guest-agent repackaged for a qganb install test
 License: GPL-2.0-or-later
 BuildArch: {arch}
@@ -75,7 +81,9 @@ def on_testbed(command: list[str], check: bool = True) -> RemoteResult:
 
 
 def installed_agent() -> str:
-    return str(Nevra.parse_query(on_testbed(["rpm", "-q", "--qf", NEVRA_QUERY, "qemu-guest-agent"]).stdout))
+    """The NEVRA of the guest's qemu-guest-agent package, or "" when none is installed."""
+    done = on_testbed(["rpm", "-q", "--qf", NEVRA_QUERY, "qemu-guest-agent"], check=False)
+    return str(Nevra.parse_query(done.stdout)) if done.returncode == 0 else ""
 
 
 def put_stock_agent_back() -> None:

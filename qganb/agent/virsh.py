@@ -16,6 +16,7 @@ from qganb.errors import (
     AgentNotConnected,
     CommandDisabled,
     CommandNotFound,
+    HypervisorUnreachable,
     UnknownDomain,
 )
 from qganb.process import require_tool
@@ -23,6 +24,9 @@ from qganb.process import require_tool
 
 def classify(domain: str, command: str, message: str) -> AgentError:
     """The error for what libvirt (or the agent through it) said about `command` in `domain`."""
+    if "failed to connect to the hypervisor" in message:
+        return HypervisorUnreachable(f"cannot reach libvirt for {domain}: {message.removeprefix('error: ')}",
+                                     "check that libvirtd runs there and that the URI (--connect) is right")
     if "failed to get domain" in message or "Domain not found" in message:
         return UnknownDomain(f"libvirt has no domain {domain!r}", "check the name with `virsh list --all`")
     if "not configured" in message:

@@ -33,6 +33,8 @@ def add_installer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra installer option, e.g. --flag=--nodeps (repeatable)")
     parser.add_argument("--unblock", action="store_true",
                         help="rewrite the configuration line that disables a new command (shown otherwise)")
+    parser.add_argument("--allow-downgrade", action="store_true",
+                        help="install even when the guest runs a newer package (rpm --oldpackage, dnf/yum downgrade)")
 
 
 def choose_guest_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # -> GuestChoice

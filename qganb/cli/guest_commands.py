@@ -25,9 +25,13 @@ def _install(args: argparse.Namespace) -> int:
         raise ParameterError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
     options = install.InstallOptions(installer=args.installer, extra_flags=choice.install_flags + (args.flag or []),
                                      previous_rpm=Path(args.previous_rpm) if args.previous_rpm else None,
-                                     known_rpms=choice.known_rpms, unblock=args.unblock)
+                                     known_rpms=choice.known_rpms, unblock=args.unblock,
+                                     allow_downgrade=args.allow_downgrade)
     with choice.ssh as ssh:
-        if args.rpm:
+        if args.resume:
+            record = install.run(RunDir.existing(args.resume), ssh, domain=choice.domain, uri=choice.uri,
+                                 options=options, say=say, resume=True)
+        elif args.rpm:
             from qganb.recipes.model import load_recipes
 
             recipes = load_recipes(args.recipe or [])
@@ -102,6 +106,10 @@ def add_commands(commands: Any) -> None:
     source = install.add_mutually_exclusive_group()
     source.add_argument("--rpm", metavar="RPM", help="the binary qemu-guest-agent RPM to install")
     source.add_argument("--run", metavar="DIR", help="run directory whose build stage made the RPM")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="finish that run's install whose outcome was unknown (a lost connection, an outlived "
+                        "wait): read its status on the guest, check the agent through libvirt, roll back if it "
+                        "does not answer")
     install.add_argument("--recipe", action="append", metavar="RECIPE",
                          help="with --rpm: recipes whose commands to check against the agent's configuration")
     add_guest_arguments(install)

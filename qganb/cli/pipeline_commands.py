@@ -38,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         "guest": args.guest or "", "domain": args.domain or "", "connect": args.connect,
         "identity": args.identity or "", "known_hosts": args.known_hosts or "",
         "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
+        "allow_downgrade": args.allow_downgrade,
     })
     request = RunRequest(values, given, args.run or "", args.from_stage, args.until_stage)
     result = start_run(request, say=say, on_line=(lambda line: say("      " + line)) if not args.quiet else None)

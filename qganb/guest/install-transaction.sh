@@ -1,10 +1,13 @@
 #!/bin/sh
-# qganb's install transaction, run on the guest as root. It runs detached from the SSH session
-# (setsid, stdin from /dev/null, output to a file), so a lost connection cannot stop it half-way:
-# it ends either with the new package and an active agent, or with the previous package restored.
+# qganb's install transaction, run on the guest as root. It runs detached from the SSH session (a
+# transient systemd unit where systemd runs, else setsid; stdin from /dev/null, output to a file),
+# so neither a lost connection nor the end of the SSH session can stop it half-way: it ends either
+# with the new package and an active agent, or with the previous package restored.
+# One transaction at a time: /run/qganb-install.lock names the state directory of the one running.
 #
-#   install-transaction.sh start STATE_DIR           start "apply" detached and return at once
+#   install-transaction.sh start STATE_DIR           take the lock, start "apply" detached, return
 #   install-transaction.sh start-restore STATE_DIR   start "restore" detached and return at once
+#   install-transaction.sh release STATE_DIR         the transaction is over: drop it and the lock
 #   install-transaction.sh wait STATE_DIR OFFSET SECONDS PHASE
 #       wait up to SECONDS for the status or a phase other than PHASE; print "status ...",
 #       "running" or "gone" (the script died without a status), then the log from byte OFFSET on.
@@ -13,13 +16,15 @@
 # STATE_DIR holds what qganb uploaded, one argument per line in the *.argv files:
 #   install.argv   the command installing the new package
 #   restore.argv   the command putting the previous package back
+#   no-previous    (optional) the package was not installed before: restore only removes it
 #   service        the agent's systemd unit
 #   config.path + config.new  (optional) the agent's EnvironmentFile and its new content
 # and receives: phase (the step running now), log, status (written once, at the end).
 # No argument is ever interpreted by a shell: each line becomes one word of "$@".
 mode=$1
 state=$2
-service=$(cat "$state/service")
+lock=/run/qganb-install.lock
+service=$(cat "$state/service" 2>/dev/null)
 
 say() {
     echo "qganb: $*"
@@ -118,10 +123,47 @@ restore() {
     if [ -f "$state/config.orig" ]; then
         cp -f "$state/config.orig" "$(cat "$state/config.path")"
     fi
+    if [ -f "$state/no-previous" ]; then
+        # The package was not there before: removing it is the whole restore. An agent from
+        # elsewhere may have left its own unit; restart it only when it still exists.
+        systemctl daemon-reload
+        if [ -z "$(systemctl show -p FragmentPath "$service" 2>/dev/null | cut -d= -f2-)" ]; then
+            finish "removed $failed_step"
+        fi
+    fi
     if restart_and_wait; then
         finish "restored $failed_step"
     fi
     finish "restore-failed $failed_step"
+}
+
+take_lock() {
+    # ln -s is atomic: of two installs starting at once, one gets the lock.
+    if ln -s "$state" "$lock" 2>/dev/null; then
+        return 0
+    fi
+    holder=$(readlink "$lock")
+    if [ -n "$holder" ] && [ "$holder" != "$state" ] && [ ! -d "$holder" ]; then
+        # The holder's state directory is gone (removed by hand): the lock is stale.
+        rm -f "$lock"
+        ln -s "$state" "$lock" 2>/dev/null && return 0
+        holder=$(readlink "$lock")
+    fi
+    [ "$holder" = "$state" ] && return 0
+    echo "locked $holder"
+    exit 3
+}
+
+launch() {
+    # A transient unit is outside the SSH session's cgroup, so logind cannot end it with the
+    # session; setsid is the fallback on guests without systemd.
+    if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        if systemd-run --unit="qganb-install-${state##*.}-$1" --description="qganb install transaction" \
+                sh "$0" "$1" "$state" >/dev/null 2>&1; then
+            return 0
+        fi
+    fi
+    setsid sh "$0" "$1" "$state" </dev/null >/dev/null 2>&1 &
 }
 
 apply() {
@@ -144,14 +186,16 @@ apply() {
 
 case "$mode" in
     start)
+        take_lock
         rm -f "$state/pid"
-        setsid sh "$0" apply "$state" </dev/null >>"$state/log" 2>&1 &
+        launch apply
         ;;
     start-restore)
         rm -f "$state/status" "$state/pid"
-        setsid sh "$0" restore-after-check "$state" </dev/null >>"$state/log" 2>&1 &
+        launch restore-after-check
         ;;
     apply)
+        exec </dev/null >>"$state/log" 2>&1
         echo $$ >"$state/pid"
         apply
         ;;
@@ -159,11 +203,16 @@ case "$mode" in
         wait_for_status "$3" "$4" "$5"
         ;;
     restore-after-check)
+        exec </dev/null >>"$state/log" 2>&1
         echo $$ >"$state/pid"
-        restore agent-check
+        restore "$(cat "$state/check-failed" 2>/dev/null || echo agent-check)"
+        ;;
+    release)
+        [ "$(readlink "$lock" 2>/dev/null)" = "$state" ] && rm -f "$lock"
+        rm -rf -- "$state"
         ;;
     *)
-        echo "usage: $0 start|start-restore STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
+        echo "usage: $0 start|start-restore|release STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
         exit 2
         ;;
 esac

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from qganb.errors import ConnectionLost, InstallError, SshError
+from qganb.errors import (ConnectionLost, InstallError, InstallLocked, InstallOutcomeUnknown, SshCommandFailed,
+                          SshError)
 from qganb.guest.ssh import SshClient
 from qganb.process import LineSink
 
@@ -32,12 +33,34 @@ class GuestTransaction:
         self.phase = ""  # the last phase seen in the log: a poll returns as soon as another starts
         self.tail: list[str] = []
         self.started = False
-        self.finished = False
+        self.finished = False  # the script wrote its status
+        # Nothing is left to undo: not started, the new agent passed every check, or a restore ran.
+        # Only then may the state directory (the previous RPM, the restore argv) go.
+        self.settled = True
 
-    def start(self, mode: str) -> None:
-        self.started = True
+    @property
+    def script(self) -> str:
+        return f"{self.state}/install-transaction.sh"
+
+    def start(self) -> None:
+        """Take the guest's install lock and start the transaction, detached."""
+        done = self.ssh.run(["sh", self.script, "start", self.state], as_root=True, check=False)
+        if done.returncode == 3 and done.stdout.startswith("locked "):
+            holder = done.stdout.removeprefix("locked ").strip()
+            raise InstallLocked(
+                f"another qganb install is running on {self.ssh.target} (its state: {holder})",
+                "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
+                f"or read {holder}/log on the guest and remove {holder} there")
+        if not done.succeeded:
+            raise SshCommandFailed(self.ssh.target, ["sh", self.script, "start", self.state], done.returncode,
+                                   done.stderr or done.stdout)
+        self.started, self.finished, self.settled = True, False, False
+
+    def start_restore(self, failed_check: str) -> None:
+        """Put the previous package back (detached), naming the check the new agent failed."""
+        self.ssh.run(["tee", f"{self.state}/check-failed"], as_root=True, input_text=failed_check + "\n")
+        self.ssh.run(["sh", self.script, "start-restore", self.state], as_root=True)
         self.finished = False
-        self.ssh.run(["sh", f"{self.state}/install-transaction.sh", mode, self.state], as_root=True)
 
     def _take_log(self, text: str) -> None:
         """Consume the complete lines of the log text that starts at `self.offset`."""
@@ -72,7 +95,10 @@ class GuestTransaction:
                 self._take_log(log)
                 if state.startswith("status "):
                     self.finished = True
-                    return state.removeprefix("status ").strip()
+                    status = state.removeprefix("status ").strip()
+                    if status.startswith(("restored", "removed")):
+                        self.settled = True  # the guest is back where it was
+                    return status
                 if state == "gone" or not done.succeeded:
                     gone += 1
                     if gone >= 2:
@@ -86,15 +112,19 @@ class GuestTransaction:
                     raise ConnectionLost(
                         f"lost the SSH connection to {self.ssh.target} during the install ({exc.problem}); "
                         f"the transaction goes on by itself on the guest and ends with either the new package or "
-                        f"the previous one, with an active agent",
-                        f"when the guest is reachable again, see {self.state}/status and {self.state}/log there, "
-                        "and check with `virsh qemu-agent-command DOMAIN '{\"execute\":\"guest-ping\"}'`") from exc
+                        f"the previous one, with an active agent, but libvirt has not checked the new agent yet",
+                        f"when the guest is reachable again, finish it with `qganb install --resume RUN_DIR` "
+                        f"(the same guest options); its state is {self.state} on the guest") from exc
                 time.sleep(2)
-        raise InstallError(f"the install on {self.ssh.target} did not finish within {timeout:g} s",
-                           f"see {self.state}/log on the guest")
+        raise InstallOutcomeUnknown(
+            f"the install on {self.ssh.target} did not finish within {timeout:g} s; it goes on on the guest",
+            f"finish it with `qganb install --resume RUN_DIR` once it is done (see {self.state}/log on the guest)")
 
     def remove(self) -> None:
+        """Drop the state directory and the guest's install lock: only once the transaction is settled."""
         try:
-            self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
+            done = self.ssh.run(["sh", self.script, "release", self.state], as_root=True, check=False)
+            if not done.succeeded:  # the script never got there: an install that failed before its upload
+                self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
         except SshError:
             pass

@@ -11,21 +11,32 @@ new agent answer guest-ping, else it is rolled back.
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from qganb.agent.transport import DEFAULT_URI, wait_for_agent
 from qganb.agent.virsh import VirshAgent
 from qganb.errors import (
+    AgentError,
     AgentNotConnected,
     ConnectionLost,
+    DowngradeRefused,
     InstallError,
+    InstallOutcomeUnknown,
     InstallRolledBack,
+    NothingToResume,
     PreviousPackageUnavailable,
     RollbackFailed,
     RpmQueryFailed,
@@ -54,6 +65,7 @@ class InstallOptions:
     previous_rpm: Path | None = None
     known_rpms: list[Path] = field(default_factory=list)  # RPMs the guest may run (the testbed's stock one)
     unblock: bool = False  # rewrite the agent's configuration line that blocks a new command
+    allow_downgrade: bool = False  # install over a newer package (rpm --oldpackage, dnf/yum downgrade)
     service: str = "qemu-guest-agent"
     agent_timeout: float = 120.0  # restart to guest-ping through libvirt; its reconnect can take ~60 s
     transaction_timeout: float = 600.0
@@ -67,6 +79,35 @@ class InstallOptions:
             if not flag.startswith("-") or "\n" in flag:
                 raise InstallError(f"installer flag {flag!r} is not an option",
                                    "pass options such as --nodeps, one per --flag")
+
+
+@dataclass
+class PendingInstall:
+    """A transaction whose outcome is still open: what `qganb install --resume` needs to finish it."""
+
+    target: str
+    domain: str
+    uri: str
+    state: str  # its directory on the guest
+    package: str  # the NEVRA being installed
+    name: str
+    version: str
+    header_digest: str  # of that very build
+    previous: str | None
+    installer: list[str]
+    service: str
+
+    def save(self, path: Path) -> None:
+        scratch = path.with_name(f".{path.name}.partial")
+        scratch.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(scratch, path)
+
+    @classmethod
+    def load(cls, path: Path) -> PendingInstall:
+        if not path.is_file():
+            raise NothingToResume(f"{path.parent} has no unfinished install (no {path.name})",
+                                  "there is nothing to resume: every install there either finished or rolled back")
+        return cls(**json.loads(path.read_text()))
 
 
 @dataclass
@@ -94,29 +135,48 @@ def _check_agent_answers(agent: VirshAgent) -> None:
             "on the guest), then install") from exc
 
 
-def _installer_argv(installer: str, flags: list[str], same: bool, path: str) -> list[str]:
+def _installer_argv(installer: str, flags: list[str], same: bool, older: bool, path: str) -> list[str]:
     if installer == "rpm":
-        return ["rpm", "-Uvh", *flags, *(["--replacepkgs"] if same else []), path]
-    return [installer, "-y", *flags, "reinstall" if same else "install", path]
+        return ["rpm", "-Uvh", *flags, *(["--replacepkgs"] if same else []), *(["--oldpackage"] if older else []),
+                path]
+    verb = "reinstall" if same else "downgrade" if older else "install"
+    return [installer, "-y", *flags, verb, path]
 
 
-def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallOptions, commands: list[str],
+def is_downgrade(installed: Nevra, new: Nevra) -> bool:
+    """rpm's own version comparison: is the installed package newer than the one to install?"""
+    import rpm  # the system's rpm bindings, as specfile uses them
+
+    def label(n: Nevra) -> tuple[str, str, str]:
+        return (n.epoch or "0", n.version, n.release)
+
+    return int(rpm.labelCompare(label(installed), label(new))) > 0
+
+
+def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallOptions, blocked: list[Blocked],
                  state: str, scratch: Path) -> InstallPlan:
-    """The commands, files and rollback RPM of this install; PreviousPackageUnavailable or an
-    InstallError when the guest could not be put back, before anything changed."""
+    """The commands, files and rollback RPM of this install; PreviousPackageUnavailable, a refused
+    downgrade or an InstallError when the guest could not be put back, before anything changed."""
     package = nevra_of(rpm)
     previous = facts.installed
-    blocked = facts.config.blocked(commands)
+    older = previous is not None and is_downgrade(previous, package)
+    if older and not options.allow_downgrade:
+        raise DowngradeRefused(
+            f"{ssh.target} runs {previous}, which is newer than {package}; installing it would be a downgrade",
+            "rebuild from the guest's own src.rpm, or pass --allow-downgrade to install it anyway "
+            "(rpm --oldpackage, dnf/yum downgrade)")
     new_config = facts.config.unblocked_files(blocked) if options.unblock else {}
     if len(new_config) > 1:
         raise InstallError(f"the blocking lines are in {len(new_config)} files: {', '.join(new_config)}",
                            "edit them by hand, following the advice above")
     rpm_flags = options.extra_flags if facts.installer == "rpm" else []
-    install_argv = _installer_argv(facts.installer, options.extra_flags, str(previous) == str(package),
+    install_argv = _installer_argv(facts.installer, options.extra_flags, str(previous) == str(package), older,
                                    f"{state}/{rpm.name}")
     plan = InstallPlan(rpm, package, previous, state, install_argv, [], blocked, new_config, [SCRIPT, rpm])
     if previous is None:
         plan.restore_argv = ["rpm", "-e", *rpm_flags, package.name]
+        (scratch / "no-previous").write_text("")  # the restore only removes the new package
+        plan.uploads.append(scratch / "no-previous")
     else:
         previous_path = _previous_rpm(ssh, facts.installer, package.name, str(previous), options, state, scratch,
                                       plan.uploads)
@@ -136,8 +196,10 @@ def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallO
 def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_URI,
                 commands: list[str] | None = None, selinux_booleans: list[str] | None = None,
                 options: InstallOptions | None = None, say: LineSink = print,
-                log_path: Path | None = None) -> InstallRecord:
-    """Install `rpm` on the guest behind `ssh`, whose libvirt domain is `domain` on `uri`."""
+                log_path: Path | None = None, pending_path: Path | None = None) -> InstallRecord:
+    """Install `rpm` on the guest behind `ssh`, whose libvirt domain is `domain` on `uri`.
+
+    `pending_path`: where to note the transaction while its outcome is open, for `--resume`."""
     options = options or InstallOptions()
     commands = commands or []
     seconds: dict[str, float] = {}
@@ -147,14 +209,11 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
 
     say(f"connecting to {ssh.target} (host key verified)")
     ssh.check_root()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-agent-check") as pool:
-        agent_check = pool.submit(_check_agent_answers, agent)
-        facts = gather_facts(ssh, package=package.name, wanted_installer=options.installer, service=options.service,
-                             selinux_booleans=selinux_booleans or [])
-        agent_check.result()
+    facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans or [])
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")
-    for item in facts.config.blocked(commands):
+    blocked = facts.config.blocked(commands)
+    for item in blocked:
         say("configuration: " + item.advice())
     for line in facts.selinux.lines():
         say(line)
@@ -163,7 +222,7 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
     transaction = GuestTransaction(ssh, state, say, log_path)
     try:
         with tempfile.TemporaryDirectory(prefix="qganb-install-") as scratch:
-            plan = plan_install(ssh, rpm, facts, options, commands, state, Path(scratch))
+            plan = plan_install(ssh, rpm, facts, options, blocked, state, Path(scratch))
             seconds["checks"] = time.monotonic() - started
             say(f"uploading {rpm.name} to {ssh.target}:{state}")
             upload_start = time.monotonic()
@@ -171,15 +230,17 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             if plan.previous is not None:
                 _check_previous_on_guest(ssh, plan.restore_argv[-1], str(plan.previous))
             seconds["upload"] = time.monotonic() - upload_start
-        _run_transaction(plan, transaction, agent, ssh, options, say, seconds)
-        transaction.remove()
-        keep_rpm(rpm)
-    except (ConnectionLost, RollbackFailed):
-        raise  # the transaction still runs, or the operator needs its files: leave them on the guest
-    except BaseException:
-        if not transaction.started or transaction.finished:
+        pending = PendingInstall(str(ssh.target), domain, uri, state, str(package), package.name, package.version,
+                                 header_digest_of(rpm), str(plan.previous) if plan.previous else None,
+                                 plan.install_argv, options.service)
+        with _sigterm_as_interrupt():
+            _run_transaction(plan, transaction, agent, ssh, options, say, seconds, pending, pending_path)
+    finally:
+        if transaction.settled:
             transaction.remove()
-        raise
+            if pending_path is not None:
+                pending_path.unlink(missing_ok=True)
+    keep_rpm(rpm)
     seconds["total"] = time.monotonic() - started
     say(f"installed {package} on {ssh.target}; {domain}'s agent answers guest-ping")
     return InstallRecord(
@@ -190,35 +251,101 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
         log=str(log_path) if log_path else "")
 
 
+def _facts_after_agent_check(ssh: SshClient, agent: VirshAgent, package: str, options: InstallOptions,
+                             selinux_booleans: list[str]) -> GuestFacts:
+    """The guest's facts, read while libvirt checks that the current agent answers; a silent agent
+    is reported first, as it is the first thing an operator must fix."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-agent-check") as pool:
+        agent_check = pool.submit(_check_agent_answers, agent)
+        try:
+            facts = gather_facts(ssh, package=package, wanted_installer=options.installer, service=options.service,
+                                 selinux_booleans=selinux_booleans)
+        except BaseException:
+            agent_check.result()
+            raise
+        agent_check.result()
+    return facts
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) ends the wait like Ctrl-C: an exception the transaction
+    handles by putting the previous package back, instead of an exit that leaves it unchecked."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_transaction(plan: InstallPlan, transaction: GuestTransaction, agent: VirshAgent, ssh: SshClient,
-                     options: InstallOptions, say: LineSink, seconds: dict[str, float]) -> None:
+                     options: InstallOptions, say: LineSink, seconds: dict[str, float], pending: PendingInstall,
+                     pending_path: Path | None) -> None:
     """Install on the guest, then require libvirt's guest-ping and the very build in the rpm
-    database; any of them failing starts the restore."""
-    previous = str(plan.previous) if plan.previous else None
+    database; from "installed" on, any failure (an interrupt included) starts the restore."""
     say(f"installing: {shlex.join(plan.install_argv)}")
     transaction_start = time.monotonic()
-    transaction.start("start")
-    status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+    if pending_path is not None:
+        pending.save(pending_path)
+    transaction.start()
+    try:
+        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+    except KeyboardInterrupt as interrupt:
+        # The guest side goes on by itself: wait for its end, then undo it if it installed.
+        say("interrupted: waiting for the guest's transaction to end, then putting the previous package back")
+        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+        if status == "installed":
+            _restore(transaction, agent, options, pending, say, "host-interrupted", interrupt)
+        _raise_for(status, transaction, pending.previous, agent, options)
     seconds["transaction"] = time.monotonic() - transaction_start
     if status != "installed":
-        _raise_for(status, transaction, previous, agent, options)
-
-    say(f"waiting for {agent.domain}'s agent to answer guest-ping through libvirt")
+        _raise_for(status, transaction, pending.previous, agent, options)
     agent_start = time.monotonic()
-    try:
-        wait_for_agent(agent, timeout=options.agent_timeout)
-    except AgentNotConnected:
-        say("the new agent does not answer; putting the previous package back")
-        transaction.start("start-restore")
-        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
-        _raise_for(status, transaction, previous, agent, options)
+    check_new_agent(transaction, agent, ssh, options, pending, say)
     seconds["agent"] = time.monotonic() - agent_start
-    if installed_header_digest(ssh, plan.package.name) != header_digest_of(plan.rpm):
-        # rpm said yes, but the database holds another build: never leave that unnoticed.
-        say("the guest's rpm database does not hold the build just installed; putting the previous package back")
-        transaction.start("start-restore")
-        status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
-        _raise_for(status.replace("agent-check", "digest-check"), transaction, previous, agent, options)
+
+
+class _DigestMismatch(Exception):
+    pass
+
+
+def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: SshClient, options: InstallOptions,
+                    pending: PendingInstall, say: LineSink) -> None:
+    """The new agent must answer guest-ping through libvirt and the guest's rpm database must hold
+    the very build installed; any failure, of any kind, puts the previous package back. Without a
+    connection to the guest nothing can be put back: the transaction stays pending for `--resume`."""
+    try:
+        say(f"waiting for {agent.domain}'s agent to answer guest-ping through libvirt")
+        wait_for_agent(agent, timeout=options.agent_timeout)
+        if installed_header_digest(ssh, pending.name) != pending.header_digest:
+            raise _DigestMismatch()
+    except (ConnectionLost, InstallOutcomeUnknown):
+        raise
+    except BaseException as exc:  # noqa: BLE001  every failure here must roll back, Ctrl-C included
+        step = ("digest-check" if isinstance(exc, _DigestMismatch) else
+                "agent-check" if isinstance(exc, AgentNotConnected) else
+                "host-interrupted" if isinstance(exc, KeyboardInterrupt) else "check-error")
+        _restore(transaction, agent, options, pending, say, step, exc)
+    transaction.settled = True
+
+
+def _restore(transaction: GuestTransaction, agent: VirshAgent, options: InstallOptions, pending: PendingInstall,
+             say: LineSink, step: str, cause: BaseException) -> None:
+    why = {"digest-check": "the guest's rpm database does not hold the build just installed",
+           "agent-check": "the new agent does not answer",
+           "host-interrupted": "qganb was interrupted before libvirt had checked the new agent"}.get(
+               step, f"checking the new agent failed ({type(cause).__name__}: {cause})")
+    say(f"{why}; putting the previous package back")
+    transaction.start_restore(step)
+    status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+    _raise_for(status, transaction, pending.previous, agent, options, cause)
 
 
 def _previous_rpm(ssh: SshClient, installer: str, name: str, previous: str, options: InstallOptions, state: str,
@@ -272,30 +399,81 @@ def _check_previous_on_guest(ssh: SshClient, path: str, previous: str) -> None:
 
 
 def _raise_for(status: str, transaction: GuestTransaction, previous: str | None, agent: VirshAgent,
-               options: InstallOptions) -> None:
+               options: InstallOptions, cause: BaseException | None = None) -> NoReturn:
     outcome, _, step = status.partition(" ")
     what = {"install": "installing the package failed", "configure": "changing the agent's configuration failed",
             "restart": "the new agent did not stay active after the restart",
             "agent-check": f"the new agent did not answer guest-ping through libvirt within {options.agent_timeout:g} s",
-            "digest-check": "rpm reported success, but the guest's database holds another build with the same NEVRA"
+            "digest-check": "rpm reported success, but the guest's database holds another build with the same NEVRA",
+            "host-interrupted": "qganb was interrupted before libvirt had checked the new agent",
+            "check-error": f"checking the new agent failed ({type(cause).__name__}: {cause})",
             }.get(step, f"step {step} failed")
     tail = transaction.tail
-    if outcome == "restored":
-        answers = True
-        try:
-            wait_for_agent(agent, timeout=options.agent_timeout)
-        except AgentNotConnected:
-            answers = False
-        back = f"the previous package {previous} is back" if previous else "the new package was removed"
-        raise InstallRolledBack(
+    fix = "read the guest's install log below" + (f" (all of it: {transaction.log_path})" if transaction.log_path else "")
+    if outcome == "removed":
+        answers = _answers(agent, options)
+        error = InstallRolledBack(
+            f"{what}; the new package was removed, so the guest has no {options.service} package, as before the "
+            "install, and no agent unit is left to run; "
+            + ("an agent not from an RPM answers guest-ping" if answers else "no agent answers guest-ping"), fix, tail)
+    elif outcome == "restored":
+        answers = _answers(agent, options)
+        back = (f"the previous package {previous} is back" if previous else
+                "the new package was removed and the agent from before (not from an RPM) was restarted")
+        error = InstallRolledBack(
             f"{what}; {back}" + ("; its agent answers guest-ping" if answers else
-                                 "; but its agent does not answer guest-ping yet"),
-            "read the guest's install log below" + (f" (all of it: {transaction.log_path})" if transaction.log_path else ""),
-            tail)
-    raise RollbackFailed(
-        f"{what}, and putting {previous or 'nothing'} back failed too ({status})",
-        f"on the guest, read {transaction.state}/log, then reinstall the previous package by hand "
-        f"(`rpm -Uvh --oldpackage --replacepkgs ...`) and `systemctl restart {options.service}`", tail)
+                                 "; but its agent does not answer guest-ping yet"), fix, tail)
+    else:
+        error = RollbackFailed(
+            f"{what}, and putting {previous or 'nothing'} back failed too ({status})",
+            f"on the guest, read {transaction.state}/log, then reinstall the previous package by hand "
+            f"(`rpm -Uvh --oldpackage --replacepkgs ...`) and `systemctl restart {options.service}`", tail)
+    raise error from cause
+
+
+def resume_install(ssh: SshClient, pending: PendingInstall, *, options: InstallOptions | None = None,
+                   say: LineSink = print, log_path: Path | None = None, pending_path: Path | None = None
+                   ) -> InstallRecord:
+    """Finish a transaction whose outcome was unknown (a lost connection, an outlived wait): read
+    its guest-side status, waiting while it runs; then libvirt must see the agent answer, else the
+    previous package goes back, exactly as in `install_rpm`."""
+    options = options or InstallOptions(service=pending.service)
+    started = time.monotonic()
+    agent = VirshAgent(pending.domain, uri=pending.uri)
+    ssh.check_root()
+    if ssh.run(["test", "-d", pending.state], as_root=True, check=False).returncode != 0:
+        raise NothingToResume(f"{pending.state} is not on {ssh.target}: another guest, or the transaction was "
+                              f"removed by hand (it ran on {pending.target})",
+                              "connect to the guest it ran on; check its agent with `qganb verify`")
+    transaction = GuestTransaction(ssh, pending.state, say, log_path)
+    transaction.started, transaction.settled = True, False
+    say(f"resuming the install on {ssh.target} ({pending.state})")
+    try:
+        with _sigterm_as_interrupt():
+            status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
+            if status != "installed":
+                _raise_for(status, transaction, pending.previous, agent, options)
+            check_new_agent(transaction, agent, ssh, options, pending, say)
+    finally:
+        if transaction.settled:
+            transaction.remove()
+            if pending_path is not None:
+                pending_path.unlink(missing_ok=True)
+    say(f"installed {pending.package} on {ssh.target}; {pending.domain}'s agent answers guest-ping")
+    return InstallRecord(
+        target=str(ssh.target), domain=pending.domain, uri=pending.uri, previous=pending.previous,
+        installed=pending.package, version=pending.version, installer=pending.installer,
+        blocked=[], unblocked=[], selinux=[], seconds={"total": round(time.monotonic() - started, 1)},
+        log=str(log_path) if log_path else "")
+
+
+def _answers(agent: VirshAgent, options: InstallOptions) -> bool:
+    """Whether the guest's agent answers guest-ping through libvirt now (after a restore)."""
+    try:
+        wait_for_agent(agent, timeout=options.agent_timeout)
+        return True
+    except AgentError:
+        return False
 
 
 def agent_rpm_of(packages: list[BuiltPackage], name: str = AGENT_PACKAGE) -> Path:
@@ -309,16 +487,25 @@ def agent_rpm_of(packages: list[BuiltPackage], name: str = AGENT_PACKAGE) -> Pat
 
 
 def run(run_dir: RunDir, ssh: SshClient, *, domain: str, uri: str = DEFAULT_URI,
-        options: InstallOptions | None = None, say: LineSink = print) -> InstallRecord:
-    """The install stage: the build stage's agent RPM, checked against the edit stage's recipes."""
+        options: InstallOptions | None = None, say: LineSink = print, resume: bool = False) -> InstallRecord:
+    """The install stage: the build stage's agent RPM, checked against the edit stage's recipes. With
+    `resume`, it finishes the run's unfinished install instead (see resume_install)."""
     from qganb.recipes.model import load_recipes
 
-    rpm = agent_rpm_of(run_dir.load(BuildRecord).packages)
-    recipes = load_recipes([Path(p) for p in run_dir.load(EditRecord).recipes])
+    pending_path = run_dir.path / "install-pending.json"
     log = run_dir.log("install")
-    log.write_text("")
-    record = install_rpm(ssh, rpm, domain=domain, uri=uri, commands=[r.command for r in recipes],
-                         selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],
-                         options=options, say=say, log_path=log)
+    if resume:
+        pending = PendingInstall.load(pending_path)
+        if pending.domain != domain:
+            raise InstallError(f"the unfinished install was checked through domain {pending.domain}, not {domain}",
+                               f"resume with --domain {pending.domain}")
+        record = resume_install(ssh, pending, options=options, say=say, log_path=log, pending_path=pending_path)
+    else:
+        rpm = agent_rpm_of(run_dir.load(BuildRecord).packages)
+        recipes = load_recipes([Path(p) for p in run_dir.load(EditRecord).recipes])
+        log.write_text("")
+        record = install_rpm(ssh, rpm, domain=domain, uri=uri, commands=[r.command for r in recipes],
+                             selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],
+                             options=options, say=say, log_path=log, pending_path=pending_path)
     run_dir.record(record)
     return record

@@ -162,7 +162,7 @@ def test_a_lost_connection_mid_install_leaves_a_working_agent(stock_guest, patch
     assert wait_until(lambda: status().strip() == "installed", 120), status()
     assert installed_agent().endswith(".qganb1.x86_64")
     assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120)
-    on_testbed(["sh", "-c", "rm -rf /var/tmp/qganb-install.*"])
+    on_testbed(["sh", "-c", "rm -rf /var/tmp/qganb-install.* /run/qganb-install.lock"])
 
 
 def test_a_short_outage_is_ridden_out_by_a_sudo_user(stock_guest, patched_run, tmp_path: Path) -> None:
