@@ -58,6 +58,10 @@ class ToolMissing(QganbError):
     """A system tool qganb drives is not installed."""
 
 
+class UsageError(QganbError):
+    """A command was given options that do not fit together, or a value it cannot use."""
+
+
 # --- recipes and QEMU trees ----------------------------------------------------------------------
 
 class RecipeError(QganbError):
@@ -145,26 +149,27 @@ class AgentNotConfigured(AgentError):
     """The domain has no guest agent channel."""
 
 
-class CommandNotFound(AgentError):
-    """The running agent does not know the command (an old binary, or not built in)."""
-
-
-class CommandDisabled(AgentError):
-    """The agent knows the command but its configuration blocks it."""
-
-
 class SandboxUnavailable(AgentError):
     """The sandbox that recipe C runs in on the build host cannot be set up."""
 
 
 class AgentCommandError(AgentError):
-    """The agent ran the command, and the command answered with an error object."""
+    """The agent answered the command with an error object."""
 
-    def __init__(self, command: str, error_class: str, desc: str) -> None:
+    def __init__(self, command: str, error_class: str, desc: str, problem: str | None = None,
+                 fix: str | None = None) -> None:
         self.command = command
         self.error_class = error_class
         self.desc = desc
-        super().__init__(f"{command} failed in the agent: {error_class}: {desc}")
+        super().__init__(problem or f"{command} failed in the agent: {error_class}: {desc}", fix)
+
+
+class CommandNotFound(AgentCommandError):
+    """The running agent does not know the command (an old binary, or not built in)."""
+
+
+class CommandDisabled(AgentCommandError):
+    """The agent knows the command but its configuration blocks it."""
 
 
 # --- the guest over SSH --------------------------------------------------------------------------

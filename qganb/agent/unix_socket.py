@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qganb.errors import AgentCommandError, AgentNotConnected
+from qganb.agent.transport import command_error
+from qganb.errors import AgentNotConnected
 
 
 class AgentSocket:
@@ -19,6 +20,7 @@ class AgentSocket:
     def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
         self.path = str(path)
         self.timeout = timeout
+        self.name = self.path
         self.description = f"the agent on {self.path}"
         self._sock: socket.socket | None = None
         self._buffer = b""
@@ -88,16 +90,23 @@ class AgentSocket:
             if message.get("return") == token:
                 return
 
-    def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
-        """Run one command; return its `return` value or raise AgentCommandError."""
+    def execute(self, command: str, arguments: dict[str, Any] | None = None, *,
+                timeout: float | None = None) -> Any:
+        """Run one command; return its `return` value or raise AgentCommandError (or a subclass)."""
         message: dict[str, Any] = {"execute": command}
         if arguments:
             message["arguments"] = arguments
-        self._send(message)
-        reply = self._read_message()
+        saved = self.timeout
+        if timeout is not None:
+            self.timeout = timeout
+        try:
+            self._send(message)
+            reply = self._read_message()
+        finally:
+            self.timeout = saved
         if "error" in reply:
             error = reply["error"]
-            raise AgentCommandError(command, str(error.get("class", "GenericError")), str(error.get("desc", "")))
+            raise command_error(self.name, command, str(error.get("class", "GenericError")), str(error.get("desc", "")))
         if "return" not in reply:
             raise AgentNotConnected(f"unexpected reply to {command}: {reply!r}")
         return reply["return"]

@@ -8,14 +8,11 @@ import re
 import subprocess
 from typing import Any
 
-from qganb.agent.transport import DEFAULT_URI
+from qganb.agent.transport import DEFAULT_URI, command_error
 from qganb.errors import (
-    AgentCommandError,
     AgentError,
     AgentNotConfigured,
     AgentNotConnected,
-    CommandDisabled,
-    CommandNotFound,
     HypervisorUnreachable,
     UnknownDomain,
 )
@@ -37,18 +34,8 @@ def classify(domain: str, command: str, message: str) -> AgentError:
         return AgentNotConnected(
             f"the guest agent of {domain} is not connected",
             "check on the guest: `systemctl status qemu-guest-agent` and that /dev/virtio-ports/org.qemu.guest_agent.0 exists")
-    if "has not been found" in message:
-        return CommandNotFound(
-            f"{command} is not known to the agent running in {domain}",
-            "the old qemu-ga binary is still running or the package lacks the command: restart the service "
-            "(`systemctl restart qemu-guest-agent`) and check `rpm -q qemu-guest-agent` on the guest")
-    if "has been disabled" in message:
-        return CommandDisabled(
-            f"{command} is disabled by the agent's configuration in {domain}",
-            "remove it from BLACKLIST_RPC/BLOCK_RPCS, or add it to --allow-rpcs, in /etc/sysconfig/qemu-ga; "
-            "then restart qemu-guest-agent")
     desc = re.sub(r"^error: (internal error: )?unable to execute QEMU agent command '[^']+': ", "", message.strip())
-    return AgentCommandError(command, "GenericError", desc)
+    return command_error(domain, command, "GenericError", desc)
 
 
 class VirshAgent:
@@ -58,16 +45,18 @@ class VirshAgent:
         self.domain = domain
         self.uri = uri
         self.timeout = timeout
+        self.name = domain
         self.description = f"{domain} on {uri}"
 
-    def execute(self, command: str, arguments: dict[str, Any] | None = None, *, timeout: int | None = None) -> Any:
+    def execute(self, command: str, arguments: dict[str, Any] | None = None, *,
+                timeout: float | None = None) -> Any:
         """Run one command; return its `return` value."""
         require_tool("virsh", "libvirt-clients")
         message: dict[str, Any] = {"execute": command}
         if arguments:
             message["arguments"] = arguments
         done = subprocess.run(["virsh", "-c", self.uri, "qemu-agent-command", self.domain, json.dumps(message),
-                               "--timeout", str(timeout or self.timeout)], capture_output=True, text=True, check=False)
+                               "--timeout", str(int(timeout or self.timeout))], capture_output=True, text=True, check=False)
         said = (done.stderr or done.stdout).strip()
         if done.returncode != 0:
             raise classify(self.domain, command, said.splitlines()[0] if said else "no output")
@@ -78,7 +67,7 @@ class VirshAgent:
                              f"{done.stdout.strip()[:200]!r}", "check the libvirt and qemu-ga versions") from exc
         return reply.get("return") if isinstance(reply, dict) else reply
 
-    def ping(self, timeout: int = 5) -> bool:
+    def ping(self, timeout: float = 5) -> bool:
         """True when the agent answers guest-ping now."""
         try:
             self.execute("guest-ping", timeout=timeout)

@@ -23,10 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qganb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    # Help lists them in this order: the testbed, the pipeline, the guest side, recipes alone.
+    # Help lists them in pipeline order: the testbed, packaging, the guest side, all of it, recipes alone.
     testbed_commands.add_commands(commands)
-    pipeline_commands.add_commands(commands)
+    pipeline_commands.add_packaging_commands(commands)
     guest_commands.add_commands(commands)
+    pipeline_commands.add_run_command(commands)
     recipe_commands.add_commands(commands)
     return parser
 

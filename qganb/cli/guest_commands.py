@@ -11,7 +11,7 @@ from qganb.cli.common import (
     choose_guest_from,
     say,
 )
-from qganb.errors import ParameterError
+from qganb.errors import UsageError
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def _install(args: argparse.Namespace) -> int:
 
     choice = choose_guest_from(args)
     if choice.ssh is None:
-        raise ParameterError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
+        raise UsageError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
     options = install.InstallOptions(installer=args.installer, extra_flags=choice.install_flags + (args.flag or []),
                                      previous_rpm=Path(args.previous_rpm) if args.previous_rpm else None,
                                      known_rpms=choice.known_rpms, unblock=args.unblock,
@@ -41,7 +41,7 @@ def _install(args: argparse.Namespace) -> int:
                                          options=options, say=say)
         else:
             if not args.run:
-                raise ParameterError("install needs an RPM: --rpm PATH, or --run DIR of a run whose build stage ran",
+                raise UsageError("install needs an RPM: --rpm PATH, or --run DIR of a run whose build stage ran",
                                      "add --rpm or --run")
             record = install.run(RunDir(args.run), ssh, domain=choice.domain, uri=choice.uri, options=options,
                                  say=say)
@@ -59,7 +59,7 @@ def _verify(args: argparse.Namespace) -> int:
     run_dir = RunDir(args.run) if args.run else None
     given = load_recipes(args.recipes) if args.recipes else None
     if given is None and (run_dir is None or not run_dir.has_stage(EditRecord.STAGE)):
-        raise ParameterError("no recipes to verify", "name recipe files, or --run DIR of a run whose edit stage ran")
+        raise UsageError("no recipes to verify", "name recipe files, or --run DIR of a run whose edit stage ran")
     choice = choose_guest_from(args)
     try:
         if run_dir is not None:

@@ -12,7 +12,7 @@ from qganb.cli.common import (
     say,
     stderr_line,
 )
-from qganb.errors import ParameterError
+from qganb.errors import UsageError
 
 
 def _parse_parameter(text: str) -> tuple[str, object]:
@@ -20,7 +20,7 @@ def _parse_parameter(text: str) -> tuple[str, object]:
 
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
-        raise ParameterError(f"-p {text!r} is not NAME=VALUE", "write e.g. -p changelog='Add watchdog command'")
+        raise UsageError(f"-p {text!r} is not NAME=VALUE", "write e.g. -p changelog='Add watchdog command'")
     try:
         return name, json.loads(value)  # lists, booleans and numbers as JSON; anything else is a string
     except ValueError:
@@ -78,7 +78,7 @@ def _spec_add_patch(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: Any) -> None:
+def add_packaging_commands(commands: Any) -> None:
     package = commands.add_parser(
         "package", help="fetch, prep, edit, diff, spec and build: a patched qemu-guest-agent RPM from a src.rpm",
         description="Run the packaging stages on one run directory (runs/<id>/ by default): fetch the src.rpm, "
@@ -106,6 +106,8 @@ def add_commands(commands: Any) -> None:
     add_patch.add_argument("--command", action="append", metavar="NAME", help="command the patch adds (repeatable)")
     add_patch.set_defaults(handler=_spec_add_patch)
 
+
+def add_run_command(commands: Any) -> None:
     from qganb.stages.table import STAGE_NAMES
 
     run = commands.add_parser(

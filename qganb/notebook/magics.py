@@ -156,10 +156,11 @@ class QganbMagics(Magics):
     @line_magic
     def qga_run(self, line: str) -> Table:
         """%qga_run [RUN_DIR]: the stages a run directory holds and its verification result."""
-        from qganb.notebook.support import open_run
+        from qganb.notebook.support import project_path
+        from qganb.stages.run_dir import RunDir
         from qganb.stages.verify import recorded_verification
 
-        run = open_run(line.strip() or "runs/notebooks")
+        run = RunDir.existing(project_path(line.strip() or "runs/notebooks"))  # a typo must not make a run
         record = recorded_verification(run)
         if record is not None:
             return verification_table(record)

@@ -25,8 +25,7 @@ from qganb.notebook.display import STREAM_ENV
 from qganb.process import LineSink
 from qganb.stages.records import EditRecord, VerifyRecord
 from qganb.stages.run_dir import RunDir
-from qganb.stages.table import STAGE_NAMES, stage_named
-from qganb.stages.table import STAGES as STAGES_BY_NUMBER
+from qganb.stages.table import STAGE_NAMES, STAGES, stage_named
 
 if TYPE_CHECKING:
     from qganb.notebook.kernels import KernelsAhead
@@ -168,7 +167,7 @@ def run_stages(plan: RunPlan, run_dir: RunDir, *, say: LineSink = print, on_line
     result = RunResult(run_dir.path, _load_timings(run_dir))
     first = stage_named(plan.stages[0])
     if first.number > 1:
-        run_dir.load(STAGES_BY_NUMBER[first.number - 2].record)  # the stage before must have run
+        run_dir.load(STAGES[first.number - 2].record)  # the stage before must have run
     out_dir = run_dir.subdir("notebooks")
     sockets = Path(tempfile.mkdtemp(prefix="qganb-k"))  # the kernels' sockets and the log stream
     # Long commands inside a stage (rpmbuild) append their log to a file this process follows. The

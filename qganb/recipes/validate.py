@@ -175,14 +175,6 @@ def _guest_check(result: CaseResult, check: str, sandbox: Sandbox) -> CaseResult
                       + (f": {said.splitlines()[-1]}" if said else ""))
 
 
-def require_passed(report: ValidationReport, recipes: list[Recipe]) -> None:
-    if not report.passed:
-        failed = [c for c in report.cases if not c.passed]
-        raise ValidationFailed(
-            f"{len(failed)} verify case(s) failed:\n" + "\n".join(c.line() for c in failed),
-            "fix the recipe's C or its verify cases: " + ", ".join(str(r.path) for r in recipes))
-
-
 def verify_rpm(rpm: Path, recipes: list[Recipe], sandbox: bool = True) -> list[CaseResult]:
     """Run the recipes' verify cases against the qemu-ga inside a built binary RPM, on this host
     (in a throwaway sandbox per recipe unless `sandbox` is False)."""

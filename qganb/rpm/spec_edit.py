@@ -62,7 +62,9 @@ def _prep_style_of(spec: Specfile, spec_path: Path) -> PrepStyle:
                             "check that this is the package's real spec")
         macros = list(prep.macros)
     automatic = [m for m in macros if isinstance(m, (AutosetupMacro, AutopatchMacro))]
-    git_am = any(isinstance(m, AutosetupMacro) and m.options.S == "git_am" for m in automatic)
+    # `-S %{scm}` is common: compare the expanded value.
+    git_am = any(isinstance(m, AutosetupMacro) and m.options.S and spec.expand(str(m.options.S)) == "git_am"
+                 for m in automatic)
     listed = any(isinstance(m, (SetupMacro, PatchMacro)) for m in macros)
     return PrepStyle(bool(automatic), git_am, listed)
 

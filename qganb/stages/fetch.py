@@ -104,7 +104,7 @@ def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
     return package, signature
 
 
-def fetch_srpm(source: str, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
+def fetch_srpm(source: str, *, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
     """Fetch `source` (http(s) URL, file: URL or path) into the digest cache, checked."""
     cache = paths.cache_dir() / "srpms"
     downloads = cache / "downloads"
@@ -156,6 +156,6 @@ def fetch_srpm(source: str, sha256: str | None = None, on_line: LineSink | None 
 
 def run(run_dir: RunDir, source: str, *, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
     """The fetch stage: fetch_srpm(), recorded in the run's manifest."""
-    record = fetch_srpm(source, sha256, on_line)
+    record = fetch_srpm(source, sha256=sha256, on_line=on_line)
     run_dir.record(record)
     return record

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qganb.agent.transport import DEFAULT_URI
 from qganb.agent.virsh import VirshAgent
-from qganb.errors import ParameterError
+from qganb.errors import UsageError
 from qganb.guest.ssh import SshClient, SshTarget
 
 
@@ -31,7 +31,7 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
     """The named guest, or with neither `guest` nor `domain`, the testbed (booted if asked)."""
     if guest or domain:
         if not domain:
-            raise ParameterError(f"guest {guest} needs its libvirt domain too", "give the domain name (--domain)")
+            raise UsageError(f"guest {guest} needs its libvirt domain too", "give the domain name (--domain)")
         target = SshTarget.parse(guest, identity=Path(identity) if identity else None,
                                  known_hosts=Path(known_hosts) if known_hosts else None) if guest else None
         return GuestChoice(SshClient(target) if target else None, domain, uri)

@@ -24,7 +24,6 @@ from qganb.stages.run_dir import RunDir
 # quick. qga/, qapi/, scripts/, include/ and the build files are always tracked.
 UNTRACKED_HEAVY = ["/roms/", "/tests/", "/docs/", "/pc-bios/", "/target/", "/tcg/", "/disas/", "/linux-user/",
                    "/bsd-user/", "/subprojects/", "/dtc/", "/capstone/", "/slirp/", "/meson/"]
-NEVER_IGNORED = ("qga/",)
 BASELINE_AUTHOR = git.Actor("qganb", "qganb@localhost")
 
 

@@ -44,10 +44,6 @@ class FetchRecord(StageRecord):
     def package(self) -> Nevra:
         return Nevra(self.name, self.epoch, self.version, self.release, "src")
 
-    @property
-    def nevr(self) -> str:
-        return self.package.nevr
-
 
 @dataclass(frozen=True)
 class PrepRecord(StageRecord):
@@ -137,5 +133,4 @@ class VerifyRecord(StageRecord):
     agent_version: str
     commands: dict[str, bool]  # command -> enabled
     cases: list[dict[str, Any]] = field(default_factory=list)
-    finished: str = ""
     passed: bool = False

@@ -125,10 +125,10 @@ class RunDir:
         name = stage_named(record.STAGE).name
         data = record_to_json(record)
         manifest = self.manifest()
-        previous = {k: v for k, v in (manifest["stages"].get(name) or {}).items() if k not in _BOOKKEEPING}
+        before = manifest["stages"].get(name)
         manifest["stages"][name] = {**data, "record_version": record.VERSION,
                                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if previous != data:
+        if not self._same(type(record), before, record):
             for later in stages_after(name):
                 manifest["stages"].pop(later.name, None)
         fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=self.path)
@@ -136,6 +136,16 @@ class RunDir:
             json.dump(manifest, f, indent=2, default=str)
             f.write("\n")
         os.replace(tmp, self.manifest_path)
+
+    @staticmethod
+    def _same(kind: type[R], before: dict[str, Any] | None, record: StageRecord) -> bool:
+        """Record equality, as the record type defines it (a fetch record's source is not part of it)."""
+        if before is None or before.get("record_version", 1) != kind.VERSION:
+            return False
+        try:
+            return record_from_json(kind, before) == record
+        except ValueError:  # pydantic's ValidationError: a record of another shape
+            return False
 
     def log(self, name: str) -> Path:
         return self.path / "logs" / f"{name}.log"

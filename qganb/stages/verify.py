@@ -9,11 +9,9 @@ connected, the command is not found (the old binary still runs), the command is 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 
-from qganb.agent.transport import AgentTransport
-from qganb.agent.virsh import classify
+from qganb.agent.transport import AgentTransport, command_error
 from qganb.errors import VersionMismatch
 from qganb.guest.ssh import SshClient
 from qganb.recipes.cases import CaseResult, judge
@@ -22,23 +20,25 @@ from qganb.stages.records import EditRecord, InstallRecord, VerifyRecord
 from qganb.stages.run_dir import RunDir, record_to_json
 
 
-def check_commands(agent: AgentTransport, recipes: list[Recipe],
+def check_commands(agent: AgentTransport, recipes: list[Recipe], *,
                    expect_version: str | None = None) -> tuple[str, dict[str, bool]]:
     """guest-info must report `expect_version` (when given) and list every recipe's command,
     enabled; else the specific error."""
     info = agent.execute("guest-info")
     if expect_version is not None and info["version"] != expect_version:
         raise VersionMismatch(
-            f"the agent of {agent.description} reports version {info['version']}, but the installed package is "
+            f"the agent in {agent.name} reports version {info['version']}, but the installed package is "
             f"{expect_version}",
             "an old qemu-ga still runs: `systemctl restart qemu-guest-agent` on the guest, then verify again")
     listed = {c["name"]: c["enabled"] for c in info["supported_commands"]}
     for recipe in recipes:
         # The same wording the agent itself uses, so each case gets the same error as a direct call.
         if recipe.command not in listed:
-            raise classify(agent.description, recipe.command, f"The command {recipe.command} has not been found")
+            raise command_error(agent.name, recipe.command, "CommandNotFound",
+                                f"The command {recipe.command} has not been found")
         if not listed[recipe.command]:
-            raise classify(agent.description, recipe.command, f"The command {recipe.command} has been disabled")
+            raise command_error(agent.name, recipe.command, "CommandNotFound",
+                                f"The command {recipe.command} has been disabled")
     return info["version"], {r.command: listed[r.command] for r in recipes}
 
 
@@ -46,7 +46,7 @@ def verify_on_guest(agent: AgentTransport, recipes: list[Recipe], *, domain: str
                     ssh: SshClient | None = None, expect_version: str | None = None) -> VerifyRecord:
     """guest-info check, then every verify case through `agent`, and after a passing case its
     guest-side check over SSH (when `ssh` is given)."""
-    version, commands = check_commands(agent, recipes, expect_version)
+    version, commands = check_commands(agent, recipes, expect_version=expect_version)
     cases: list[dict[str, object]] = []
     for recipe in recipes:
         for case in recipe.model.verify.cases:
@@ -62,7 +62,7 @@ def verify_on_guest(agent: AgentTransport, recipes: list[Recipe], *, domain: str
                                         + (f": {done.stderr.strip().splitlines()[-1]}" if done.stderr.strip() else ""))
             cases.append(entry)
     passed = all(commands.values()) and all(bool(c["passed"]) for c in cases)
-    return VerifyRecord(domain, uri, version, commands, cases, time.strftime("%Y-%m-%dT%H:%M:%S%z"), passed)
+    return VerifyRecord(domain, uri, version, commands, cases, passed)
 
 
 def run(run_dir: RunDir, agent: AgentTransport, *, domain: str, uri: str, ssh: SshClient | None = None,
@@ -74,8 +74,10 @@ def run(run_dir: RunDir, agent: AgentTransport, *, domain: str, uri: str, ssh: S
     installed = run_dir.loaded(InstallRecord)
     record = verify_on_guest(agent, recipes, domain=domain, uri=uri, ssh=ssh,
                              expect_version=installed.version if installed is not None else None)
-    run_dir.verification_path.write_text(json.dumps(record_to_json(record), indent=2) + "\n")
     run_dir.record(record)
+    # The same record as a file of its own, with when it was made (as the manifest has it).
+    saved = {**record_to_json(record), "finished": run_dir.finished(VerifyRecord.STAGE)}
+    run_dir.verification_path.write_text(json.dumps(saved, indent=2) + "\n")
     return record
 
 

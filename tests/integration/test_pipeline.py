@@ -18,7 +18,7 @@ from qganb.recipes.validate import run_cases_on
 from qganb.rpm.payload import extract_payload
 from qganb.stages import build, fetch, prep
 from qganb.stages.pipeline import run_packaging
-from qganb.stages.records import DiffRecord, SpecRecord
+from qganb.stages.records import BuildRecord, DiffRecord, PrepRecord, SpecRecord
 from qganb.stages.run_dir import RunDir
 from qganb.testbed.fixture_srpm import build_fixture_srpm
 from tests.http_fixtures import serve
@@ -56,16 +56,17 @@ def test_pipeline_builds_an_rpm_whose_agent_answers_the_new_command(
     run_dir = RunDir(tmp_path / "run")
     with serve({"/q.src.rpm": fixture.path}) as (url, _):
         packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir)
-    manifest = run_dir.manifest()["stages"]
-    assert list(manifest) == ["fetch", "prep", "edit", "diff", "spec", "build"]
+    assert run_dir.recorded_stages() == ["fetch", "prep", "edit", "diff", "spec", "build"]
 
-    patch = Path(manifest["diff"]["path"])
-    assert patch.name == f"qganb-{command}.patch" and manifest["diff"]["form"] == form
+    diffed = run_dir.load(DiffRecord)
+    patch = diffed.path
+    assert patch.name == f"qganb-{command}.patch" and diffed.form == form
     assert patch.read_text().startswith("From " if form == "git format-patch" else "diff --git a/qga/")
-    spec = Path(manifest["spec"]["spec"]).read_text()
-    assert manifest["spec"]["release_after"] == manifest["spec"]["release_before"] + ".qganb1"
+    specced = run_dir.load(SpecRecord)
+    spec = specced.spec.read_text()
+    assert specced.release_after == specced.release_before + ".qganb1"
     assert ("%patch -P" in spec) == (patch_line is not None)
-    build_log = Path(manifest["build"]["log"]).read_text()
+    build_log = Path(run_dir.load(BuildRecord).log).read_text()
     assert patch.name in build_log, "the spec's own %prep applied the new patch"
 
     binary = [p for p in packages if not p.path.name.endswith(".src.rpm")]
@@ -81,21 +82,21 @@ def test_rerunning_stages_is_idempotent_and_the_patch_reproducible(tmp_path: Pat
     recipe = ROOT / "recipes" / "guest-get-uptime.yaml"
     run_dir = RunDir(tmp_path / "run")
     run_packaging(str(fixture.path), [recipe], run_dir)
-    first = run_dir.manifest()["stages"]
-    rpm = Path(first["build"]["packages"][0]["path"])
+    first_prep, first_diff = run_dir.load(PrepRecord), run_dir.load(DiffRecord)
+    first_build = run_dir.load(BuildRecord)
+    rpm = first_build.packages[0].path
     run_packaging(str(fixture.path), [recipe], run_dir)
-    second = run_dir.manifest()["stages"]
-    assert second["prep"]["baseline"] == first["prep"]["baseline"]
-    assert second["diff"]["sha256"] == first["diff"]["sha256"]
-    assert second["spec"]["release_after"] == "3%{?dist}.qganb1", "the spec stage starts from the vendor spec"
+    assert run_dir.load(PrepRecord).baseline == first_prep.baseline
+    assert run_dir.load(DiffRecord).sha256 == first_diff.sha256
+    assert run_dir.load(SpecRecord).release_after == "3%{?dist}.qganb1", "the spec stage starts from the vendor spec"
 
     # Another run on the same src.rpm gives the same patch bytes.
     other = RunDir(tmp_path / "other")
     run_packaging(str(fixture.path), [recipe], other)
-    assert other.load(DiffRecord).sha256 == first["diff"]["sha256"]
+    assert other.load(DiffRecord).sha256 == first_diff.sha256
 
     # The next rebuild, from qganb's own src.rpm, counts up: .qganb2.
-    srpm = Path(first["build"]["packages"][1]["path"])
+    srpm = first_build.packages[1].path
     again = RunDir(tmp_path / "again")
     packages = run_packaging(str(srpm), [ROOT / "recipes" / "guest-get-cpu-usage-rate.yaml"], again)
     assert again.load(SpecRecord).release_after == "3%{?dist}.qganb2"

@@ -30,7 +30,7 @@ def full_run(tmp_path: Path) -> RunDir:
     run.record(edited(["guest-a"]))
     run.record(DiffRecord(Path("/p/q.patch"), "git diff", "c" * 64, ["qga/commands-posix.c"]))
     run.record(BuildRecord([BuiltPackage(Path("/r/q.x86_64.rpm"), "q-10:7.2.0-3.el7.qganb1.x86_64")], "/l"))
-    run.record(VerifyRecord("d", "qemu:///system", "7.2.0", {"guest-a": True}, [], "now", True))
+    run.record(VerifyRecord("d", "qemu:///system", "7.2.0", {"guest-a": True}, [], True))
     return run
 
 
@@ -67,7 +67,7 @@ def test_a_new_src_rpm_invalidates_the_whole_run(tmp_path: Path) -> None:
 
 def test_the_last_stage_changes_nothing_before_it(tmp_path: Path) -> None:
     run = full_run(tmp_path)
-    run.record(VerifyRecord("d", "qemu:///system", "7.2.0", {"guest-a": False}, [], "later", False))
+    run.record(VerifyRecord("d", "qemu:///system", "7.2.0", {"guest-a": False}, [], False))
     assert run.recorded_stages() == ["fetch", "prep", "edit", "diff", "build", "verify"]
     assert run.load(VerifyRecord).passed is False
 
@@ -85,3 +85,12 @@ def test_an_existing_run_must_have_a_manifest(tmp_path: Path) -> None:
     with pytest.raises(StageMissing, match="not a run directory"):
         RunDir.existing(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_same_src_rpm_from_another_place_keeps_the_run(tmp_path: Path) -> None:
+    run = full_run(tmp_path)
+    moved = FetchRecord(Path("/cache/q.src.rpm"), "a" * 64, "qemu-guest-agent", "10", "7.2.0", "3.el7",
+                        "not signed", "https://example.org/q.src.rpm")
+    run.record(moved)
+    assert run.recorded_stages() == ["fetch", "prep", "edit", "diff", "build", "verify"]
+    assert run.load(FetchRecord).source == "https://example.org/q.src.rpm", "the new provenance is kept"
