@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from qganb.agent.local import LocalAgent
+from qganb.digests import sha256_of
 from qganb.errors import BuildFailed, MissingBuildRequires
 from qganb.recipes.cases import judge
 from qganb.recipes.model import load_recipe
@@ -53,7 +54,8 @@ def test_pipeline_builds_an_rpm_whose_agent_answers_the_new_command(
     recipe = ROOT / "recipes" / f"{command}.yaml"
     run_dir = RunDir(tmp_path / "run")
     with serve({"/q.src.rpm": fixture.path}) as (url, _):
-        packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir)
+        # The fixture is unsigned: a download of it is taken on its checksum.
+        packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir, sha256=sha256_of(fixture.path))
     manifest = run_dir.manifest()["stages"]
     assert list(manifest) == ["fetch", "prep", "edit", "diff", "spec", "build"]
 
