@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from qganb import paths
 from qganb.digests import sha256_of
 from qganb.errors import TestbedError
-from qganb.guest.ssh import SshTarget
+from qganb.guest.ssh import SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host
 from qganb.testbed import libvirt_host
@@ -216,8 +216,8 @@ def known_hosts_path() -> Path:
 def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None) -> list[str]:
     """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={known_hosts_path()}", "-o", "ConnectTimeout=10",
-            "-i", str(image.client_key), "-p", str(port or ssh_port()), "root@127.0.0.1"]
+            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path())}", "-o", "ConnectTimeout=10",
+            "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port()), "root@127.0.0.1"]
     if command:
         argv += ["--", *command]
     return argv
