@@ -125,8 +125,13 @@ class SshClient:
         self._control_dir = tempfile.mkdtemp(prefix="qganb-ssh-")
 
     def close(self) -> None:
-        subprocess.run(["ssh", *self._options(), "-O", "exit", "-p", str(self.target.port),
-                        "-l", self.target.user, self.target.host], capture_output=True, check=False)
+        try:
+            subprocess.run(["ssh", *self._options(), "-O", "exit", "-p", str(self.target.port),
+                            "-l", self.target.user, self.target.host], capture_output=True, check=False, timeout=15)
+        except subprocess.TimeoutExpired:
+            # Only cleanup: the master exits by itself after ControlPersist; an error here would hide
+            # the error that may be closing this client.
+            pass
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
     def __enter__(self) -> SshClient:

@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
@@ -24,7 +23,7 @@ from typing import Any
 from qganb import paths
 from qganb.digests import sha256_of
 from qganb.errors import FetchError, RpmQueryFailed
-from qganb.process import LineSink, require_tool
+from qganb.process import LineSink, captured, require_tool
 from qganb.rpm.query import Nevra, nevra_of
 from qganb.stages.records import FetchRecord
 from qganb.stages.run_dir import RunDir
@@ -101,7 +100,7 @@ def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
 def _checked_rpm(path: Path, origin: str) -> tuple[Nevra, str, str]:
     """check_rpm(), plus rpm -K's own report for the trust decision."""
     require_tool("rpm", "rpm")
-    checked = subprocess.run(["rpm", "-Kv", str(path)], capture_output=True, text=True, check=False)
+    checked = captured(["rpm", "-Kv", path], timeout=300, fix="check the disk and that rpm is not blocked on a lock")
     report = (checked.stdout + checked.stderr).strip()
     if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (
             checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):

@@ -223,6 +223,13 @@ def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | No
     return argv
 
 
+def _ssh_answers(image: GuestImage) -> bool:
+    try:
+        return subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False  # a hung attempt counts as "not yet": the boot deadline decides
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
@@ -262,7 +269,7 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0) -> dict[str, flo
                                + " | ".join(tail), f"see {state / 'console.log'}")
         time.sleep(1)
     timings["boot"] = time.monotonic() - boot
-    while subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False).returncode != 0:
+    while not _ssh_answers(image):
         if time.monotonic() > deadline:
             raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
         time.sleep(1)
