@@ -13,13 +13,14 @@ from pathlib import Path
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: dict[str, Path] = {}  # read at each request, so a test can change a file between fetches
     drop_first_at: dict[str, int] = {}  # path -> byte count after which the first GET hangs up
     redirects: dict[str, str] = {}  # path -> absolute URL answered with a 302
     requests: list[tuple[str, str | None]] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        data = self.files.get(self.path)
+        path = self.files.get(self.path)
+        data = path.read_bytes() if path is not None else None
         self.requests.append((self.path, self.headers.get("Range")))
         if self.path in self.redirects:
             self.send_response(302)
@@ -66,14 +67,14 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 @contextmanager
 def serve(files: dict[str, Path], drop_first_at: dict[str, int] | None = None, *,
           redirects: dict[str, str] | None = None,
-          tls: tuple[Path, Path] | None = None, port: int = 0) -> Iterator[tuple[str, list]]:
+          tls: tuple[Path, Path] | None = None) -> Iterator[tuple[str, list]]:
     handler = type("Handler", (_Handler,), {
-        "files": {name: path.read_bytes() for name, path in files.items()},
+        "files": dict(files),
         "drop_first_at": dict(drop_first_at or {}),
         "redirects": dict(redirects or {}),
         "requests": [],
     })
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     scheme = "http"
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
