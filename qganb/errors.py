@@ -54,6 +54,19 @@ class CommandFailed(QganbError):
         return "\n".join(lines + _tail_lines("last {n} lines:", self.tail))
 
 
+class CommandTimedOut(QganbError):
+    """An external command ran past its time limit and was stopped."""
+
+    def __init__(self, argv: list[str], timeout: float, fix: str | None = None) -> None:
+        self.argv = argv
+        self.timeout = timeout
+        super().__init__(f"`{argv[0]}` did not finish within {timeout:g} s and was stopped",
+                         fix or "check what it waits for (network, a lock, a hung service), then run it again")
+
+    def details(self) -> str:
+        return f"command: {shlex.join(self.argv)}"
+
+
 class ToolMissing(QganbError):
     """A system tool qganb drives is not installed."""
 
@@ -139,6 +152,14 @@ class AgentNotConnected(AgentError):
 
 class HypervisorUnreachable(AgentError):
     """libvirt does not answer at the URI."""
+
+
+class AgentTimedOut(AgentNotConnected):
+    """No answer within the time limit: the agent (or the path to it) is slow or hung."""
+
+    def __init__(self, problem: str, fix: str, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(problem, fix)
 
 
 class UnknownDomain(AgentError):

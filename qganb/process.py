@@ -5,14 +5,19 @@ from __future__ import annotations
 import collections
 import os
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qganb.errors import CommandFailed, ToolMissing
+from qganb.errors import CommandFailed, CommandTimedOut, ToolMissing
 
 TAIL_LINES = 40
+# Long enough for a full rpmbuild of QEMU on a slow host; callers with shorter work pass less.
+RUN_TIMEOUT = 4 * 3600.0
+SHORT_TIMEOUT = 300.0
 
 LineSink = Callable[[str], None]
 
@@ -36,6 +41,13 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -46,18 +58,21 @@ def run(
     check: bool = True,
     fix: str | None = None,
     input_text: str | None = None,
+    timeout: float = RUN_TIMEOUT,
 ) -> CommandResult:
     """Run argv, merging stderr into stdout.
 
     Each output line goes to `log_path` (appended) and to `on_line` as it arrives, so long
     builds show progress. On a non-zero exit with `check`, raises CommandFailed carrying the
-    last TAIL_LINES lines and the log's path.
+    last TAIL_LINES lines and the log's path. Past `timeout` seconds the command is killed and
+    CommandTimedOut raised.
     """
     args = [os.fspath(a) for a in argv]
     full_env = {**os.environ, **env} if env is not None else None
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     kept: list[str] = []
     log = open(log_path, "a", encoding="utf-8") if log_path is not None else None
+    proc: subprocess.Popen[str] | None = None
     try:
         if log is not None:
             log.write(f"$ {' '.join(args)}\n")
@@ -72,9 +87,22 @@ def run(
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                # Its own process group, so a timeout stops rpmbuild's make and compilers too.
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise ToolMissing(f"`{args[0]}` is not installed", "run `make setup`") from exc
+        # The output loop blocks on the pipe, so the limit is enforced from a timer thread.
+        expired = threading.Event()
+        started = proc
+
+        def stop() -> None:
+            expired.set()
+            _kill_group(started)
+
+        watchdog = threading.Timer(timeout, stop)
+        watchdog.daemon = True
+        watchdog.start()
         if input_text is not None:
             assert proc.stdin is not None
             proc.stdin.write(input_text)
@@ -90,6 +118,15 @@ def run(
             if on_line is not None:
                 on_line(line)
         returncode = proc.wait()
+        watchdog.cancel()
+        if expired.is_set():
+            if log is not None:
+                log.write(f"(stopped after {timeout:g} s)\n")
+            raise CommandTimedOut(args, timeout, fix)
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)  # an interrupted caller must not leave a build running
+        raise
     finally:
         if log is not None:
             log.close()
@@ -98,13 +135,30 @@ def run(
     return CommandResult(args, returncode, "\n".join(kept))
 
 
-def output_of(argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None = None) -> str:
+def captured(argv: Sequence[str | os.PathLike[str]], *, timeout: float = SHORT_TIMEOUT,
+             cwd: str | os.PathLike[str] | None = None, fix: str | None = None) -> subprocess.CompletedProcess[str]:
+    """A short command's exit status, stdout and stderr, whatever its exit status; stopped after
+    `timeout` seconds with CommandTimedOut."""
+    args = [os.fspath(a) for a in argv]
+    try:
+        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, errors="replace", check=False,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"`{args[0]}` is not installed", "run `make setup`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimedOut(args, timeout, fix) from exc
+
+
+def output_of(argv: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str] | None = None,
+              timeout: float = SHORT_TIMEOUT) -> str:
     """stdout of a short command that must succeed (stderr kept apart so it cannot pollute)."""
     args = [os.fspath(a) for a in argv]
     try:
-        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout)
     except FileNotFoundError as exc:
         raise ToolMissing(f"`{args[0]}` is not installed", "run `make setup`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimedOut(args, timeout) from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-TAIL_LINES:]
         raise CommandFailed(args, done.returncode, tail)

@@ -14,7 +14,8 @@ DEFAULT_URI = "qemu:///system"
 class AgentTransport(Protocol):
     """A connection to one qemu-ga. `execute` returns the reply's `return` value, or raises:
     AgentNotConnected (no answer), UnknownDomain / AgentNotConfigured (libvirt), CommandNotFound,
-    CommandDisabled, or AgentCommandError (the command itself failed)."""
+    CommandDisabled, or AgentCommandError (the command itself failed). `timeout` (seconds; None: the
+    back end's default) bounds the wait; running out raises AgentTimedOut."""
 
     description: str
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qganb.agent.transport import command_error
-from qganb.errors import AgentNotConnected
+from qganb.errors import AgentNotConnected, AgentTimedOut
 
 
 class AgentSocket:
@@ -24,6 +24,7 @@ class AgentSocket:
         self.description = f"the agent on {self.path}"
         self._sock: socket.socket | None = None
         self._buffer = b""
+        self._stale = False  # a reply we stopped waiting for may still arrive: sync before the next command
 
     def __enter__(self) -> AgentSocket:
         self.connect()
@@ -55,18 +56,23 @@ class AgentSocket:
         assert self._sock is not None, "connect() first"
         self._sock.sendall(json.dumps(message).encode() + b"\n")
 
-    def _read_message(self) -> dict[str, Any]:
+    def _read_message(self, timeout: float | None = None) -> dict[str, Any]:
         assert self._sock is not None, "connect() first"
-        deadline = time.monotonic() + self.timeout
+        limit = timeout or self.timeout
+        deadline = time.monotonic() + limit
         while b"\n" not in self._buffer:
-            if time.monotonic() > deadline:
-                raise AgentNotConnected(f"the agent on {self.path} sent no reply within {self.timeout:g} s",
-                                        "check the agent's log; it may be blocked or stopped")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._stale = True
+                raise AgentTimedOut(f"the agent on {self.path} sent no reply within {limit:g} s",
+                                    "check the agent's log; it may be blocked or stopped", limit)
+            self._sock.settimeout(left)
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError as exc:
-                raise AgentNotConnected(f"the agent on {self.path} sent no reply within {self.timeout:g} s",
-                                        "check the agent's log; it may be blocked or stopped") from exc
+                self._stale = True
+                raise AgentTimedOut(f"the agent on {self.path} sent no reply within {limit:g} s",
+                                    "check the agent's log; it may be blocked or stopped", limit) from exc
             if not chunk:
                 raise AgentNotConnected(f"the agent on {self.path} closed the connection",
                                         "check the agent's log; it may have exited")
@@ -75,8 +81,12 @@ class AgentSocket:
         # guest-sync-delimited replies may carry a 0xFF sentinel byte before the JSON.
         line = line.lstrip(b"\xff").strip()
         if not line:
-            return self._read_message()
-        message = json.loads(line)
+            return self._read_message(timeout)
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise AgentNotConnected(f"the agent on {self.path} sent a reply that is not JSON: {line[:200]!r}",
+                                    "check that the socket belongs to qemu-ga and not another program") from exc
         if not isinstance(message, dict):
             raise AgentNotConnected(f"the agent on {self.path} sent a non-object reply: {line[:200]!r}")
         return message
@@ -92,18 +102,17 @@ class AgentSocket:
 
     def execute(self, command: str, arguments: dict[str, Any] | None = None, *,
                 timeout: float | None = None) -> Any:
-        """Run one command; return its `return` value or raise AgentCommandError (or a subclass)."""
+        """Run one command; return its `return` value or raise AgentCommandError (or a subclass;
+        AgentTimedOut after `timeout` seconds, default the connection's)."""
+        if self._stale:
+            self._buffer = b""
+            self.sync()
+            self._stale = False
         message: dict[str, Any] = {"execute": command}
         if arguments:
             message["arguments"] = arguments
-        saved = self.timeout
-        if timeout is not None:
-            self.timeout = timeout
-        try:
-            self._send(message)
-            reply = self._read_message()
-        finally:
-            self.timeout = saved
+        self._send(message)
+        reply = self._read_message(timeout)
         if "error" in reply:
             error = reply["error"]
             raise command_error(self.name, command, str(error.get("class", "GenericError")), str(error.get("desc", "")))

@@ -13,10 +13,15 @@ from qganb.errors import (
     AgentError,
     AgentNotConfigured,
     AgentNotConnected,
+    AgentTimedOut,
     HypervisorUnreachable,
     UnknownDomain,
 )
 from qganb.process import require_tool
+
+# virsh itself may hang before the agent's own --timeout applies (a libvirtd that does not answer,
+# an ssh link to a remote hypervisor): the process gets this much longer, then it is stopped.
+VIRSH_GRACE = 5
 
 
 def classify(domain: str, command: str, message: str) -> AgentError:
@@ -48,15 +53,24 @@ class VirshAgent:
         self.name = domain
         self.description = f"{domain} on {uri}"
 
-    def execute(self, command: str, arguments: dict[str, Any] | None = None, *,
-                timeout: float | None = None) -> Any:
-        """Run one command; return its `return` value."""
+    def execute(self, command: str, arguments: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """Run one command; return its `return` value. No answer within `timeout` (default: the
+        agent's) raises AgentTimedOut."""
         require_tool("virsh", "libvirt-clients")
         message: dict[str, Any] = {"execute": command}
         if arguments:
             message["arguments"] = arguments
-        done = subprocess.run(["virsh", "-c", self.uri, "qemu-agent-command", self.domain, json.dumps(message),
-                               "--timeout", str(int(timeout or self.timeout))], capture_output=True, text=True, check=False)
+        limit = timeout or self.timeout
+        seconds = max(1, round(limit))  # virsh takes whole seconds
+        try:
+            done = subprocess.run(["virsh", "-c", self.uri, "qemu-agent-command", self.domain, json.dumps(message),
+                                   "--timeout", str(seconds)], capture_output=True, text=True, check=False,
+                                  timeout=seconds + VIRSH_GRACE)
+        except subprocess.TimeoutExpired as exc:
+            raise AgentTimedOut(f"virsh gave no answer for {command} on {self.description} within "
+                                f"{seconds + VIRSH_GRACE} s",
+                                "check that libvirtd answers (`virsh -c URI list`) and that the guest is not "
+                                "overloaded; a command that is slow by nature needs a longer timeout", limit) from exc
         said = (done.stderr or done.stdout).strip()
         if done.returncode != 0:
             raise classify(self.domain, command, said.splitlines()[0] if said else "no output")

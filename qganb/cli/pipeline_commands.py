@@ -27,20 +27,26 @@ def _parse_parameter(text: str) -> tuple[str, object]:
         return name, value
 
 
-def _run(args: argparse.Namespace) -> int:
-    from qganb.notebook.runner import RunRequest, start_run
-
+def run_values(args: argparse.Namespace) -> dict[str, object]:
+    """The notebook parameters of `qganb run`: its options, then any -p NAME=VALUE."""
     values: dict[str, object] = dict(_parse_parameter(p) for p in args.parameter or [])
-    given = set(values)
     values.update({
-        "srpm": args.srpm or "", "sha256": args.sha256 or "", "changelog": values.get("changelog", ""),
+        "srpm": args.srpm or "", "sha256": args.sha256 or "", "insecure": args.insecure,
+        "changelog": values.get("changelog", ""),
         "recipes": list(args.recipe) if args.recipe else None,
         "guest": args.guest or "", "domain": args.domain or "", "connect": args.connect,
         "identity": args.identity or "", "known_hosts": args.known_hosts or "",
         "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
         "allow_downgrade": args.allow_downgrade,
     })
-    request = RunRequest(values, given, args.run or "", args.from_stage, args.until_stage)
+    return values
+
+
+def _run(args: argparse.Namespace) -> int:
+    from qganb.notebook.runner import RunRequest, start_run
+
+    given = {_parse_parameter(p)[0] for p in args.parameter or []}
+    request = RunRequest(run_values(args), given, args.run or "", args.from_stage, args.until_stage)
     result = start_run(request, say=say, on_line=(lambda line: say("      " + line)) if not args.quiet else None)
     print("summary: " + ", ".join(f"{s} {t:.0f} s" for s, t in result.timings.items()))
     if result.verification is not None:
@@ -57,7 +63,7 @@ def _package(args: argparse.Namespace) -> int:
 
     run_dir = RunDir(args.run) if args.run else RunDir.create()
     print(f"run directory: {run_dir.path}", flush=True)
-    packages = run_packaging(args.srpm, args.recipe, run_dir, sha256=args.sha256,
+    packages = run_packaging(args.srpm, args.recipe, run_dir, sha256=args.sha256, insecure=args.insecure,
                              nodeps=True if args.nodeps else None,
                              on_line=stderr_line if args.verbose else None,
                              say=say)
@@ -87,6 +93,9 @@ def add_packaging_commands(commands: Any) -> None:
     package.add_argument("--srpm", required=True, metavar="URL|PATH", help="http(s) URL, file: URL or path")
     package.add_argument("--recipe", required=True, action="append", metavar="RECIPE", help="recipe YAML (repeatable)")
     package.add_argument("--sha256", help="expected sha256 of the src.rpm")
+    package.add_argument("--insecure", action="store_true",
+                         help="take a downloaded src.rpm with neither --sha256 nor a signature from a key rpm knows "
+                         "(its %%prep runs on this host); local paths never need it")
     package.add_argument("--run", metavar="DIR", help="run directory (re-running a stage there is idempotent)")
     package.add_argument("--nodeps", action="store_true",
                          help="skip the BuildRequires check (the default on Debian, whose rpm database is empty)")
@@ -118,6 +127,9 @@ def add_run_command(commands: Any) -> None:
     run.add_argument("--recipe", action="append", metavar="RECIPE", help="recipe YAML (repeatable)")
     run.add_argument("--srpm", metavar="URL|PATH", help="the src.rpm (default: the testbed fixture)")
     run.add_argument("--sha256", help="expected sha256 of the src.rpm")
+    run.add_argument("--insecure", action="store_true",
+                     help="take a downloaded src.rpm with neither --sha256 nor a signature from a key rpm knows "
+                     "(its %%prep runs on this host); local paths never need it")
     add_guest_arguments(run)
     add_installer_arguments(run)
     run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")

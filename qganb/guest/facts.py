@@ -59,7 +59,7 @@ def _rpm_query(ssh: SshClient, name: str, query_format: str) -> str | None:
 
 def installed_package(ssh: SshClient, name: str) -> Nevra | None:
     line = _rpm_query(ssh, name, NEVRA_QUERY)
-    return Nevra.parse_query(line) if line is not None else None
+    return Nevra.parse_query(line, origin=f"guest {ssh.target}") if line is not None else None
 
 
 def installed_header_digest(ssh: SshClient, name: str) -> str | None:

@@ -36,6 +36,16 @@ class SshTarget:
     known_hosts: Path | None = None  # None: the user's own ~/.ssh/known_hosts
     connect_timeout: int = 10
 
+    def __post_init__(self) -> None:
+        # ssh takes an argument starting with `-` as an option (`-oProxyCommand=...` runs a command).
+        for what, value in (("user", self.user), ("host", self.host)):
+            if value.startswith("-"):
+                raise SshError(f"guest {what} {value!r} starts with `-`, which ssh would read as an option; refused",
+                               "write the guest as [user@]host[:port] with a real user and host name")
+        if self.identity is not None and not self.identity.is_file():
+            raise SshError(f"identity file {self.identity} does not exist; give the private key's path",
+                           "pass --identity with the key that the guest's authorized_keys accepts")
+
     @classmethod
     def parse(cls, text: str, *, identity: Path | None = None, known_hosts: Path | None = None) -> SshTarget:
         """`[user@]host[:port]`, e.g. `root@10.0.0.5`, `admin@guest.example:2222`, `[::1]:22`."""
@@ -62,6 +72,13 @@ class RemoteResult:
     @property
     def succeeded(self) -> bool:
         return self.returncode == 0
+
+
+def ssh_option_path(path: str | os.PathLike[str]) -> str:
+    """A path as an ssh -o value that ssh takes literally: quoted, so spaces do not split it into
+    several files, and with `%` doubled, so no %h/%d token is expanded. Absolute, so `~` is no home."""
+    text = os.path.abspath(os.fspath(path)).replace("%", "%%")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _classify(target: SshTarget, stderr: str) -> SshError:
@@ -108,8 +125,13 @@ class SshClient:
         self._control_dir = tempfile.mkdtemp(prefix="qganb-ssh-")
 
     def close(self) -> None:
-        subprocess.run(["ssh", *self._options(), "-O", "exit", "-p", str(self.target.port),
-                        "-l", self.target.user, self.target.host], capture_output=True, check=False)
+        try:
+            subprocess.run(["ssh", *self._options(), "-O", "exit", "-p", str(self.target.port),
+                            "-l", self.target.user, self.target.host], capture_output=True, check=False, timeout=15)
+        except subprocess.TimeoutExpired:
+            # Only cleanup: the master exits by itself after ControlPersist; an error here would hide
+            # the error that may be closing this client.
+            pass
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
     def __enter__(self) -> SshClient:
@@ -123,11 +145,12 @@ class SshClient:
                    "-o", f"ConnectTimeout={self.target.connect_timeout}",
                    # A dead link is noticed in ~15 s instead of hanging until TCP gives up.
                    "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                   "-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C", "-o", "ControlPersist=20"]
+                   "-o", "ControlMaster=auto", "-o", f"ControlPath={ssh_option_path(self._control_dir)[:-1]}/%C\"",
+                   "-o", "ControlPersist=20"]
         if self.target.known_hosts is not None:
-            options += ["-o", f"UserKnownHostsFile={self.target.known_hosts}"]
+            options += ["-o", f"UserKnownHostsFile={ssh_option_path(self.target.known_hosts)}"]
         if self.target.identity is not None:
-            options += ["-o", "IdentitiesOnly=yes", "-i", os.fspath(self.target.identity)]
+            options += ["-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={ssh_option_path(self.target.identity)}"]
         return options + self.extra_options
 
     def argv(self, command: Sequence[str] | None = None, *, as_root: bool = False) -> list[str]:

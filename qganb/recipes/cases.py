@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from qganb.errors import AgentCommandError
+from qganb.errors import AgentCommandError, AgentTimedOut
 from qganb.recipes.model import Predicate, Recipe, VerifyCase
 
 
@@ -88,11 +88,19 @@ def _describe(case: VerifyCase) -> str:
     return json.dumps(case.expect)
 
 
-def judge(recipe: Recipe, case: VerifyCase, call: Callable[[str, dict[str, Any]], Any]) -> CaseResult:
-    """Run one case through `call(command, arguments)` and compare. Agent crashes propagate."""
+def judge(recipe: Recipe, case: VerifyCase, call: Callable[..., Any]) -> CaseResult:
+    """Run one case through `call(command, arguments)` (with `timeout=` when the case sets one) and
+    compare. A command that does not answer in time fails as slow; agent crashes propagate."""
     expected = _describe(case)
     try:
-        got = call(recipe.command, case.arguments)
+        if case.timeout is not None:
+            got = call(recipe.command, case.arguments, timeout=case.timeout)
+        else:
+            got = call(recipe.command, case.arguments)
+    except AgentTimedOut as exc:
+        return CaseResult(recipe.command, case.name, False, expected, f"no answer within {exc.timeout:g} s",
+                          f"slow: {exc.problem}; raise the case's `timeout` if the command is slow by nature, "
+                          "or make it faster")
     except AgentCommandError as exc:
         text = f"error {exc.error_class}: {exc.desc}"
         if case.expect_error is not None and case.expect_error in exc.desc:

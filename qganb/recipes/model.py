@@ -229,9 +229,12 @@ class VerifyCase(_Model):
     satisfies: Predicate | None = None
     expect_error: str | None = None
     guest_check: str | None = None  # shell line run on the guest over SSH by the verify stage
+    timeout: float | None = None  # seconds to wait for the agent's answer; None: the back end's default
 
     @model_validator(mode="after")
     def _rules(self) -> VerifyCase:
+        if self.timeout is not None and not 0 < self.timeout <= 3600:
+            raise ValueError(f"verify case {self.name!r}: timeout {self.timeout:g} must be between 0 and 3600 seconds")
         given = [k for k in ("expect", "satisfies", "expect_error") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"verify case {self.name!r} needs exactly one of `expect`, `satisfies` or `expect-error`")

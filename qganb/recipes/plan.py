@@ -28,6 +28,9 @@ from qganb.recipes.model import (
 )
 from qganb.recipes.qemu_tree import SCHEMA, QemuTree, declarations_in
 
+# The generator takes a second or two; a minute means it is stuck.
+QAPI_GEN_TIMEOUT = 120.0
+
 
 @dataclass(frozen=True)
 class AppliedRecipe:
@@ -183,10 +186,14 @@ def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:
         schema.parent.mkdir()
         schema.write_text(schema_text, encoding="utf-8")
         out = Path(tmp) / "out"
-        done = subprocess.run(
-            [sys.executable, str(tree.qapi_gen()), "-o", str(out), "-p", "qga-", str(schema)],
-            cwd=tree.root, capture_output=True, text=True, check=False,
-        )
+        # -B: no __pycache__ written into the user's tree.
+        argv = [sys.executable, "-B", str(tree.qapi_gen()), "-o", str(out), "-p", "qga-", str(schema)]
+        try:
+            done = subprocess.run(argv, cwd=tree.root, capture_output=True, text=True, check=False,
+                                  timeout=QAPI_GEN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return "", (f"the tree's QAPI generator ({tree.qapi_gen()}) did not finish within "
+                        f"{QAPI_GEN_TIMEOUT:g} s; check that the tree's scripts/qapi is intact")
         if done.returncode != 0:
             return "", (done.stderr or done.stdout).replace(str(schema), SCHEMA).strip()
         header = (out / "qga-qapi-commands.h").read_text()

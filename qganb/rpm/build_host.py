@@ -6,14 +6,13 @@ a macro file and a Python that carries meson 1.5. On a Fedora/EL host nothing ex
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
 
 from qganb import paths
 from qganb.errors import CommandFailed, ToolMissing
-from qganb.process import require_tool, run
+from qganb.process import captured, require_tool, run
 
 MESON_VERSION = "1.5.0"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -22,7 +21,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 def rpm_defines(macro: str) -> bool:
     """True when the host's rpm defines `macro`."""
     require_tool("rpm", "rpm")
-    out = subprocess.run(["rpm", "--eval", f"%{{?{macro}:yes}}"], capture_output=True, text=True, check=False)
+    out = captured(["rpm", "--eval", f"%{{?{macro}:yes}}"], timeout=60)
     return out.stdout.strip() == "yes"
 
 

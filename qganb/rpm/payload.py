@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from qganb.errors import CommandFailed
+from qganb.errors import CommandFailed, CommandTimedOut
 from qganb.process import require_tool
+
+PAYLOAD_TIMEOUT = 1800.0  # a QEMU payload unpacks in seconds; half an hour means stuck
 
 
 def extract_payload(rpm_path: Path, destination: Path) -> Path:
@@ -16,10 +18,17 @@ def extract_payload(rpm_path: Path, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     # Two processes joined by a pipe: no shell, so odd file names cannot be interpreted.
     producer = subprocess.Popen(["rpm2cpio", str(rpm_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    consumer = subprocess.run(
-        ["cpio", "-idm", "--quiet", "--no-absolute-filenames"],
-        stdin=producer.stdout, cwd=destination, capture_output=True, text=True, check=False,
-    )
+    try:
+        consumer = subprocess.run(
+            ["cpio", "-idm", "--quiet", "--no-absolute-filenames"],
+            stdin=producer.stdout, cwd=destination, capture_output=True, text=True, check=False,
+            timeout=PAYLOAD_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        producer.kill()
+        producer.wait()
+        raise CommandTimedOut(["cpio", "-idm"], PAYLOAD_TIMEOUT,
+                              f"check free space and the disk under {destination}") from exc
     assert producer.stdout is not None
     producer.stdout.close()
     producer_err = producer.stderr.read().decode(errors="replace") if producer.stderr else ""

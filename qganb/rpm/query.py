@@ -3,6 +3,7 @@ type and one query format, so a package reads the same wherever it is asked abou
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,16 @@ NEVRA_QUERY = "%{NAME}\t%|EPOCH?{%{EPOCH}}:{}|\t%{VERSION}\t%{RELEASE}\t%|SOURCE
 # Tells two builds with one NEVRA apart (each fresh run makes `.qganb1`); rpm 4.11 has it too.
 HEADER_DIGEST_QUERY = "%{SHA1HEADER}\n"
 
+# What rpm allows in each field (and nothing that could climb out of a path, start an option or
+# split a word): a NEVRA read from a guest ends up in file names and messages.
+FIELD_PATTERNS = {
+    "name": re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*"),
+    "epoch": re.compile(r"[0-9]*"),
+    "version": re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+~^]*"),
+    "release": re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+~^]*"),
+    "arch": re.compile(r"[A-Za-z0-9_]+"),
+}
+
 
 @dataclass(frozen=True, order=True)
 class Nevra:
@@ -25,11 +36,15 @@ class Nevra:
     arch: str
 
     @classmethod
-    def parse_query(cls, line: str) -> Nevra:
-        """One line of NEVRA_QUERY's output."""
+    def parse_query(cls, line: str, origin: str = "the package file") -> Nevra:
+        """One line of NEVRA_QUERY's output, each field checked against FIELD_PATTERNS."""
         fields = line.rstrip("\n").split("\t")
         if len(fields) != 5:
-            raise RpmQueryFailed(f"rpm answered {line.strip()!r} to a NEVRA query", "check the package file")
+            raise RpmQueryFailed(f"rpm answered {line.strip()!r} to a NEVRA query", f"check {origin}")
+        for (field, pattern), value in zip(FIELD_PATTERNS.items(), fields):
+            if not pattern.fullmatch(value):
+                raise RpmQueryFailed(f"rpm answered a NEVRA whose {field} {value!r} is not valid; refused",
+                                     f"check the package's header on {origin} (rpm -qi); qganb will not use it")
         name, epoch, version, release, arch = fields
         return cls(name, epoch or None, version, release, arch)
 

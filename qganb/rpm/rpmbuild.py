@@ -38,6 +38,23 @@ def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
     return ("rpmbuild failed", "read the last lines of the log above")
 
 
+def swap_in(new: Path, final: Path) -> None:
+    """Put the directory `new` in place of `final` by rename (same file system): the old one is moved
+    aside first and removed only once the new one is in; if the new one cannot move in, it comes back."""
+    aside = final.with_name(f".{final.name}.previous")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if final.exists():
+        final.rename(aside)
+    try:
+        new.rename(final)
+    except OSError:
+        if aside.exists():
+            aside.rename(final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def build_rpms(spec: Path, topdir: Path, *, dist: str | None, nodeps: bool, log: Path,
                on_line: LineSink | None = None, patch_name: str = "the new patch") -> list[BuiltPackage]:
     """rpmbuild -bb then -bs; return the packages built (binary first, then the src.rpm)."""
@@ -60,9 +77,7 @@ def build_rpms(spec: Path, topdir: Path, *, dist: str | None, nodeps: bool, log:
             problem, fix = _diagnose(log.read_text(errors="replace"), patch_name)
             raise BuildFailed(exc, f"{problem}: `rpmbuild {mode}` exited with status {exc.returncode}", fix) from exc
     for final in results:
-        if final.exists():
-            shutil.rmtree(final)
-        shutil.move(str(staging / final.name), final)
+        swap_in(staging / final.name, final)
     shutil.rmtree(staging, ignore_errors=True)
     built = sorted(results[0].rglob("*.rpm")) + sorted(results[1].glob("*.src.rpm"))
     return [BuiltPackage(p, str(nevra_of(p))) for p in built]

@@ -79,9 +79,23 @@ def prep_style(spec_path: Path) -> PrepStyle:
     return _prep_style_of(spec, spec_path)
 
 
+def changelog_line(text: str) -> str:
+    """`text` as one %changelog line that rpm reads back literally.
+
+    rpm expands macros in %changelog while parsing the spec, so `%(cmd)` there would run `cmd`:
+    every `%` becomes `%%`. A line break could start a new section, so control characters are refused."""
+    bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7f), None)
+    if bad is not None:
+        raise SpecError(f"changelog text {text!r} has a control character ({bad!r}) that would break the spec",
+                        "write it on one line, without tabs or line breaks")
+    line = text if text.startswith("-") else f"- {text}"
+    return line.replace("%", "%%")
+
+
 def add_patch_to_spec(spec_path: Path, patch: str, commands: list[str], changelog: str | None = None,
                       date: datetime.date | None = None) -> SpecEdit:
     """Add `patch` (a file name in SOURCES) above every existing patch and apply it last."""
+    entry = changelog_line(changelog or f"Add guest agent command(s) {', '.join(commands)} (qganb)")
     original = spec_path.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="qganb-spec-") as tmp:
         work = Path(tmp) / spec_path.name
@@ -111,8 +125,7 @@ def add_patch_to_spec(spec_path: Path, patch: str, commands: list[str], changelo
                     assert prep_section is not None  # _prep_style_of refused a spec without %prep
                     prep_section.add_patch_macro(P=number, p=1)
                 patch_line = f"%patch -P {number} -p1"
-            entry = changelog or f"Add guest agent command(s) {', '.join(commands)} (qganb)"
-            spec.add_changelog_entry(f"- {entry}" if not entry.startswith("-") else entry,
+            spec.add_changelog_entry(entry,
                                      author=CHANGELOG_AUTHOR, email=CHANGELOG_EMAIL,
                                      timestamp=date or datetime.date.today())
             spec.save()

@@ -2,7 +2,9 @@
 
 Downloads stream to a `.part` file and resume with an HTTP Range request after a dropped
 connection. Nothing reaches the cache before its sha256 (when given) and rpm's own digests check
-out, so a bad download never replaces a good one.
+out, so a bad download never replaces a good one; a `.part` that fails a check is deleted, so the
+next fetch starts afresh instead of resuming onto it. A download's %prep will run on this host, so
+it must also carry a signature from a key rpm knows, or match a `--sha256`, unless `insecure`.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from qganb import paths
 from qganb.digests import sha256_of
 from qganb.errors import FetchError, RpmQueryFailed
-from qganb.process import LineSink, require_tool
+from qganb.process import LineSink, captured, require_tool
 from qganb.rpm.query import Nevra, nevra_of
 from qganb.stages.records import FetchRecord
 from qganb.stages.run_dir import RunDir
@@ -35,6 +37,19 @@ def _say(on_line: LineSink | None, text: str) -> None:
         on_line(text)
 
 
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except from https to anything else: that would drop TLS mid-fetch."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        old = urllib.parse.urlparse(req.full_url).scheme
+        new = urllib.parse.urlparse(urllib.parse.urljoin(req.full_url, newurl)).scheme
+        if old == "https" and new != "https":
+            raise FetchError(f"{req.full_url} redirects to {newurl}, which drops TLS; refused",
+                             "use a URL that stays on https, or download the file yourself and give its path")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _download(url: str, part: Path, on_line: LineSink | None) -> None:
     """Stream `url` into `part`, resuming from its current size after a broken connection."""
     last_error: Exception | None = None
@@ -42,7 +57,7 @@ def _download(url: str, part: Path, on_line: LineSink | None) -> None:
         have = part.stat().st_size if part.exists() else 0
         request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.build_opener(_NoDowngrade).open(request, timeout=30) as response:
                 if have and response.status != 206:
                     have = 0  # the server ignored Range: start again
                 length = response.headers.get("Content-Length")
@@ -78,8 +93,14 @@ def _download(url: str, part: Path, on_line: LineSink | None) -> None:
 
 def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
     """rpm's digest check and header read: (header fields, signature state). Refuses non-source RPMs."""
+    package, signature, _ = _checked_rpm(path, origin)
+    return package, signature
+
+
+def _checked_rpm(path: Path, origin: str) -> tuple[Nevra, str, str]:
+    """check_rpm(), plus rpm -K's own report for the trust decision."""
     require_tool("rpm", "rpm")
-    checked = subprocess.run(["rpm", "-Kv", str(path)], capture_output=True, text=True, check=False)
+    checked = captured(["rpm", "-Kv", path], timeout=300, fix="check the disk and that rpm is not blocked on a lock")
     report = (checked.stdout + checked.stderr).strip()
     if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (
             checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):
@@ -87,7 +108,8 @@ def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
                       report.splitlines()[-1] if report else "no output")
         raise FetchError(f"{origin} is corrupt or truncated: rpm -K says: {detail}",
                          "download it again; if it persists, the server has a damaged file")
-    if re.search(r"Signature.*: OK", report):
+    # Every signature must check out: one good and one from an unknown key is not "signed, OK".
+    if re.search(r"Signature.*: OK", report) and "NOKEY" not in report and "NOTTRUSTED" not in report:
         signature = "signed, signature OK"
     elif "NOKEY" in report:
         key = re.search(r"key ID ([0-9a-f]+)", report)
@@ -101,11 +123,29 @@ def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
     if not package.is_source:
         raise FetchError(f"{origin} is a binary RPM ({package}), not a source RPM",
                          "give the .src.rpm: qganb rebuilds the binary packages from it")
-    return package, signature
+    return package, signature, report
 
 
-def fetch_srpm(source: str, *, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
-    """Fetch `source` (http(s) URL, file: URL or path) into the digest cache, checked."""
+def _require_trust(origin: str, report: str, signature: str) -> None:
+    """A download is trusted when rpm checked its signature against a key it knows; else refused."""
+    if signature == "signed, signature OK":
+        return
+    why = ("its %prep runs on this host: give its --sha256 from a source you trust, "
+           "or pass --insecure to take it as it is")
+    if "NOKEY" in report or "NOTTRUSTED" in report:
+        key = re.search(r"key ID ([0-9a-f]+)", report)
+        raise FetchError(f"{origin} is signed with key {key.group(1) if key else '(unknown)'}, which rpm does not know, "
+                         "and no --sha256 was given; refused",
+                         f"import the vendor's key (rpm --import KEY-FILE) if you trust it; {why}")
+    raise FetchError(f"{origin} is not signed, and no --sha256 was given; refused", why)
+
+
+def fetch_srpm(source: str, *, sha256: str | None = None, on_line: LineSink | None = None,
+               insecure: bool = False) -> FetchRecord:
+    """Fetch `source` (http(s) URL, file: URL or path) into the digest cache, checked.
+
+    A download must match `sha256`, or carry a signature rpm verifies with a key it knows, unless
+    `insecure`; a local file is the user's own choice and is taken with rpm's digest check alone."""
     cache = paths.cache_dir() / "srpms"
     downloads = cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -125,13 +165,19 @@ def fetch_srpm(source: str, *, sha256: str | None = None, on_line: LineSink | No
             name = local.name
             candidate = scratch / name
             shutil.copyfile(local, candidate)
-        digest = sha256_of(candidate)
-        if sha256 is not None and digest != sha256.lower():
+        try:
+            digest = sha256_of(candidate)
+            if sha256 is not None and digest != sha256.lower():
+                raise FetchError(f"{source} has sha256 {digest}, expected {sha256}",
+                                 "check the expected checksum; the file was not kept")
+            package, signature, report = _checked_rpm(candidate, source)
+            if candidate.parent == downloads and sha256 is None and not insecure:
+                _require_trust(source, report, signature)
+        except FetchError:
+            # A part that failed a check is not resumable: the next fetch must start from zero.
             if candidate.parent == downloads:
-                candidate.unlink()
-            raise FetchError(f"{source} has sha256 {digest}, expected {sha256}",
-                             "check the expected checksum; the file was not kept")
-        package, signature = check_rpm(candidate, source)
+                candidate.unlink(missing_ok=True)
+            raise
         final_dir = cache / digest
         # Named from its header, whatever the URL called it, so a digest has exactly one file.
         final = final_dir / f"{package.name}-{package.version}-{package.release}.src.rpm"
@@ -154,8 +200,9 @@ def fetch_srpm(source: str, *, sha256: str | None = None, on_line: LineSink | No
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(run_dir: RunDir, source: str, *, sha256: str | None = None, on_line: LineSink | None = None) -> FetchRecord:
+def run(run_dir: RunDir, source: str, *, sha256: str | None = None, on_line: LineSink | None = None,
+        insecure: bool = False) -> FetchRecord:
     """The fetch stage: fetch_srpm(), recorded in the run's manifest."""
-    record = fetch_srpm(source, sha256=sha256, on_line=on_line)
+    record = fetch_srpm(source, sha256=sha256, on_line=on_line, insecure=insecure)
     run_dir.record(record)
     return record

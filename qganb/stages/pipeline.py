@@ -12,6 +12,7 @@ from qganb.stages.run_dir import RunDir
 
 
 def run_packaging(source: str, recipes: Sequence[str | Path], run_dir: RunDir, *, sha256: str | None = None,
+                  insecure: bool = False,
                   nodeps: bool | None = None, on_line: LineSink | None = None,
                   say: LineSink | None = None) -> list[BuiltPackage]:
     """Every packaging stage, each recording its result in the run's manifest."""
@@ -20,7 +21,7 @@ def run_packaging(source: str, recipes: Sequence[str | Path], run_dir: RunDir, *
             say(text)
 
     tell("== fetch")
-    fetch.run(run_dir, source, sha256=sha256, on_line=say)
+    fetch.run(run_dir, source, sha256=sha256, insecure=insecure, on_line=say)
     tell("== prep")
     prepped = prep.run(run_dir, nodeps=nodeps, on_line=on_line)
     tell(f"prepped tree: {prepped.tree} (baseline {prepped.baseline[:12]})")

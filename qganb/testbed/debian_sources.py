@@ -12,14 +12,13 @@ import getpass
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from qganb.digests import sha256_of
 from qganb.errors import CommandFailed, SourceDownloadFailed, UnknownQemuVersion
-from qganb.process import output_of, require_tool, run
+from qganb.process import captured, output_of, require_tool, run
 from qganb.testbed.catalog import SERIES_SUITES
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -83,7 +82,7 @@ def compare_debian_versions(a: str, b: str) -> int:
     """dpkg's own ordering, so epochs and `~` sort the way apt sorts them."""
     if a == b:
         return 0
-    less = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
+    less = captured(["dpkg", "--compare-versions", a, "lt", b], timeout=30).returncode == 0
     return -1 if less else 1
 
 

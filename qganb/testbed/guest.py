@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from qganb import paths
 from qganb.digests import sha256_of
 from qganb.errors import TestbedError
-from qganb.guest.ssh import SshTarget
+from qganb.guest.ssh import SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host
 from qganb.testbed import libvirt_host
@@ -216,11 +216,18 @@ def known_hosts_path() -> Path:
 def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None) -> list[str]:
     """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={known_hosts_path()}", "-o", "ConnectTimeout=10",
-            "-i", str(image.client_key), "-p", str(port or ssh_port()), "root@127.0.0.1"]
+            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path())}", "-o", "ConnectTimeout=10",
+            "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port()), "root@127.0.0.1"]
     if command:
         argv += ["--", *command]
     return argv
+
+
+def _ssh_answers(image: GuestImage) -> bool:
+    try:
+        return subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False  # a hung attempt counts as "not yet": the boot deadline decides
 
 
 def _port_free(port: int) -> bool:
@@ -262,7 +269,7 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0) -> dict[str, flo
                                + " | ".join(tail), f"see {state / 'console.log'}")
         time.sleep(1)
     timings["boot"] = time.monotonic() - boot
-    while subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False).returncode != 0:
+    while not _ssh_answers(image):
         if time.monotonic() > deadline:
             raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
         time.sleep(1)

@@ -10,13 +10,13 @@ from pathlib import Path
 from qganb.agent.transport import DEFAULT_URI
 from qganb.agent.virsh import VirshAgent
 from qganb.errors import LibvirtUnavailable
-from qganb.process import CommandResult, require_tool, run
+from qganb.process import CommandResult, captured, require_tool, run
 
 SOCKET = Path("/run/libvirt/libvirt-sock")
 
 
 def _running(name: str) -> bool:
-    return subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0
+    return captured(["pgrep", "-x", name], timeout=30).returncode == 0
 
 
 def ensure_daemons(timeout: float = 30.0) -> None:
@@ -28,7 +28,11 @@ def ensure_daemons(timeout: float = 30.0) -> None:
             run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = subprocess.run(["virsh", "-c", DEFAULT_URI, "version"], capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(["virsh", "-c", DEFAULT_URI, "version"], capture_output=True, text=True,
+                                  check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            continue  # not answering yet: the deadline decides
         if done.returncode == 0:
             return
         time.sleep(0.5)
@@ -37,12 +41,14 @@ def ensure_daemons(timeout: float = 30.0) -> None:
 
 
 def virsh(*args: str, uri: str = DEFAULT_URI, check: bool = True) -> CommandResult:
-    return run(["virsh", "-c", uri, *args], check=check)
+    return run(["virsh", "-c", uri, *args], check=check, timeout=300,
+               fix="check that libvirtd answers (`virsh list --all`)")
 
 
 def domain_state(name: str, uri: str = DEFAULT_URI) -> str | None:
     """'running', 'shut off', ... or None when the domain does not exist."""
-    done = subprocess.run(["virsh", "-c", uri, "domstate", name], capture_output=True, text=True, check=False)
+    done = captured(["virsh", "-c", uri, "domstate", name], timeout=60,
+                    fix="check that libvirtd answers (`virsh list --all`)")
     return done.stdout.strip() if done.returncode == 0 else None
 
 

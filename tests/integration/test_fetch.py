@@ -14,7 +14,7 @@ from qganb.stages.fetch import fetch_srpm
 from qganb.stages.records import FetchRecord
 from qganb.stages.run_dir import RunDir
 from qganb.testbed.fixture_srpm import build_fixture_srpm
-from tests.http_fixtures import serve
+from tests.http_fixtures import self_signed_certificate, serve
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,89 @@ def test_http_error_is_reported(cache: Path) -> None:
     with serve({}) as (url, _):
         with pytest.raises(FetchError, match=r"HTTP 404"):
             fetch_srpm(url + "/missing.src.rpm")
+
+
+def test_a_part_that_fails_verification_is_deleted(fixture_srpm: Path, cache: Path, tmp_path: Path) -> None:
+    # A mirror first serves a damaged file, then the right one at the same URL: the second fetch must
+    # start from zero, not resume onto the damaged bytes.
+    served = tmp_path / "served.src.rpm"
+    served.write_bytes(fixture_srpm.read_bytes()[:200_000])
+    with serve({"/x.src.rpm": served}) as (url, requests):
+        with pytest.raises(FetchError, match="is corrupt or truncated"):
+            fetch_srpm(url + "/x.src.rpm", insecure=True)
+        assert list(cache.rglob("*.part")) == [], "the damaged download is not kept for a resume"
+        served.write_bytes(fixture_srpm.read_bytes())
+        result = fetch_srpm(url + "/x.src.rpm", insecure=True)
+    assert requests == [("/x.src.rpm", None)] * 2, "a fresh download, no Range onto the damaged part"
+    assert result.path.read_bytes() == fixture_srpm.read_bytes()
+
+
+def test_https_redirect_to_http_is_refused(fixture_srpm: Path, cache: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the throwaway certificate, nothing else changes
+    digest = hashlib.sha256(fixture_srpm.read_bytes()).hexdigest()
+    with serve({"/x.src.rpm": fixture_srpm}) as (plain, plain_requests):
+        with serve({}, redirects={"/x.src.rpm": plain + "/x.src.rpm"}, tls=(cert, key)) as (secure, _):
+            with pytest.raises(FetchError, match=r"https://127\.0\.0\.1:\d+/x\.src\.rpm redirects to "
+                               r"http://127\.0\.0\.1:\d+/x\.src\.rpm, which drops TLS; refused"):
+                fetch_srpm(secure + "/x.src.rpm", sha256=digest)
+    assert plain_requests == [], "nothing was fetched over the downgraded connection"
+    assert list(cache.rglob("*.src.rpm")) == [] and list(cache.rglob("*.part")) == []
+
+
+def test_https_fetch_works_with_a_trusted_certificate(fixture_srpm: Path, cache: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    digest = hashlib.sha256(fixture_srpm.read_bytes()).hexdigest()
+    with serve({"/x.src.rpm": fixture_srpm}, tls=(cert, key)) as (url, _):
+        assert fetch_srpm(url + "/x.src.rpm", sha256=digest).sha256 == digest
+
+
+def test_an_unsigned_download_needs_sha256_or_insecure(fixture_srpm: Path, cache: Path) -> None:
+    with serve({"/x.src.rpm": fixture_srpm}) as (url, _):
+        with pytest.raises(FetchError, match=r"x\.src\.rpm is not signed, and no --sha256 was given; .*its %prep runs "
+                           r"on this host.*--sha256 .*--insecure"):
+            fetch_srpm(url + "/x.src.rpm")
+        assert list(cache.rglob("*.src.rpm")) == [] and list(cache.rglob("*.part")) == []
+        insecure = fetch_srpm(url + "/x.src.rpm", insecure=True)
+    assert "not signed" in insecure.signature and insecure.path.is_file()
+
+
+@pytest.fixture()
+def signed_srpm(fixture_srpm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(a copy of the fixture signed with a throwaway gpg key, that key's public half). HOME moves to
+    tmp_path so rpm's keyring (~/.rpmdb on Debian) starts empty and the test's key never leaves it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    gnupg = tmp_path / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(gnupg))
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "qganb test <qganb-test@localhost>",
+                    "rsa2048", "sign", "never"], check=True, capture_output=True, timeout=120)
+    signed = tmp_path / "signed.src.rpm"
+    signed.write_bytes(fixture_srpm.read_bytes())
+    subprocess.run(["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", "_gpg_name qganb test",
+                    "--define", f"_gpg_path {gnupg}", str(signed)],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    public = tmp_path / "key.asc"
+    public.write_bytes(subprocess.run(["gpg", "--armor", "--export", "qganb test"], check=True,
+                                      capture_output=True, timeout=60).stdout)
+    return signed, public
+
+
+def test_a_signed_download_needs_a_known_key(signed_srpm: tuple[Path, Path], cache: Path) -> None:
+    signed, public = signed_srpm
+    with serve({"/s.src.rpm": signed}) as (url, _):
+        with pytest.raises(FetchError, match=r"s\.src\.rpm is signed with key [0-9a-f]+, which rpm does not know, "
+                           r"and no --sha256 was given; .*rpm --import"):
+            fetch_srpm(url + "/s.src.rpm")
+        assert list(cache.rglob("*.src.rpm")) == [] and list(cache.rglob("*.part")) == []
+        subprocess.run(["rpm", "--import", str(public)], check=True, capture_output=True, timeout=60)
+        result = fetch_srpm(url + "/s.src.rpm")
+    assert result.signature == "signed, signature OK"
+
+
+def test_a_local_path_is_taken_unsigned_without_a_checksum(fixture_srpm: Path, cache: Path) -> None:
+    # The user chose that file on this host: no download to distrust.
+    assert "not signed" in fetch_srpm(str(fixture_srpm)).signature

@@ -12,6 +12,7 @@ import pytest
 
 from qganb.agent.local import LocalAgent
 from qganb.agent.sandbox import Sandbox
+from qganb.digests import sha256_of
 from qganb.errors import BuildFailed, MissingBuildRequires
 from qganb.recipes.model import load_recipe
 from qganb.recipes.validate import run_cases_on
@@ -55,7 +56,8 @@ def test_pipeline_builds_an_rpm_whose_agent_answers_the_new_command(
     recipe = ROOT / "recipes" / f"{command}.yaml"
     run_dir = RunDir(tmp_path / "run")
     with serve({"/q.src.rpm": fixture.path}) as (url, _):
-        packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir)
+        # The fixture is unsigned: a download of it is taken on its checksum.
+        packages = run_packaging(url + "/q.src.rpm", [recipe], run_dir, sha256=sha256_of(fixture.path))
     assert run_dir.recorded_stages() == ["fetch", "prep", "edit", "diff", "spec", "build"]
 
     diffed = run_dir.load(DiffRecord)

@@ -97,3 +97,16 @@ def test_preview_renders_schema_prototype_and_diff_without_writing(qemu_trees: d
     rich = preview._repr_html_()
     assert "<pre>" in rich and "background:#e6ffed" in rich
     assert git_status(tree) == ""
+
+
+def test_the_qapi_generator_leaves_no_pycache_in_the_tree(qemu_trees: dict[str, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from qganb.recipes.plan import run_qapi_gen
+    from qganb.recipes.qemu_tree import SCHEMA, QemuTree
+
+    monkeypatch.setenv("QGANB_CACHE_DIR", str(tmp_path / "cache"))  # a cold cache: the generator really runs
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    tree = QemuTree(qemu_trees["7.2"])
+    header, error = run_qapi_gen(tree, (tree.root / SCHEMA).read_text())
+    assert error is None and "qmp_guest_ping" in header
+    assert list(tree.root.rglob("__pycache__")) == [], "qapi-gen.py must run with -B in the user's tree"

@@ -94,3 +94,28 @@ def test_spec_without_prep_is_refused_and_left_alone(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert done.returncode == 1 and "has no %prep section" in done.stderr
     assert spec.read_text() == text
+
+
+def test_changelog_text_is_taken_literally_by_rpm(tmp_path: Path) -> None:
+    # `%(...)` in a %changelog line is shell that rpm runs while it parses the spec: the text must be escaped.
+    marker = tmp_path / "ran"
+    spec = tmp_path / "qemu-kvm.spec"
+    spec.write_text(rhel_like_spec(autopatch=True))
+    text = f"Add %(touch {marker}) and %{{name}} at 100%"
+    add_patch_to_spec(spec, "qganb-guest-x.patch", ["guest-x"], changelog=text)
+    parsed = subprocess.run(["rpmspec", "-P", str(spec)], capture_output=True, text=True, check=True, timeout=120)
+    assert not marker.exists(), "rpm ran the shell in the changelog text"
+    assert f"- {text}\n" in parsed.stdout, "rpm reads the text back exactly as given"
+    dumped = subprocess.run(["rpmspec", "-q", "--srpm", "--qf", "[%{CHANGELOGTEXT}\\n]", str(spec)],
+                            capture_output=True, text=True, check=True, timeout=120)
+    assert not marker.exists() and f"- {text}" in dumped.stdout
+
+
+@pytest.mark.parametrize("text", ["two\nlines", "tab\there", "%prep\nrm -rf /"])
+def test_changelog_text_that_could_change_the_spec_is_refused(text: str, tmp_path: Path) -> None:
+    spec = tmp_path / "qemu-kvm.spec"
+    original = rhel_like_spec(autopatch=True)
+    spec.write_text(original)
+    with pytest.raises(SpecError, match=r"changelog text .* has a control character .*; write it on one line"):
+        add_patch_to_spec(spec, "qganb-guest-x.patch", ["guest-x"], changelog=text)
+    assert spec.read_text() == original

@@ -10,7 +10,7 @@ from qganb.stages.table import STAGE_NAMES as STAGES
 
 VALUES = {"run_dir": "runs/x", "srpm": "", "sha256": "", "recipes": ["r.yaml"], "changelog": "", "guest": "",
           "domain": "", "connect": "qemu:///system", "identity": "", "known_hosts": "", "installer": "auto",
-          "flags": [], "unblock": False}
+          "flags": [], "unblock": False, "insecure": False}
 
 
 def test_every_stage_notebook_has_a_tagged_parameters_cell_with_run_dir() -> None:
@@ -66,3 +66,14 @@ def test_the_cli_refuses_a_misspelt_parameter_before_making_a_run_directory(tmp_
     assert done.returncode == 1
     assert done.stderr.startswith("qganb: error: unknown parameter(s): chnagelog; the stage notebooks take: ")
     assert not run.exists()
+
+
+def test_insecure_reaches_the_fetch_notebook_from_run_and_exists_on_package() -> None:
+    from qganb.cli import build_parser
+    from qganb.cli.pipeline_commands import run_values
+
+    values = run_values(build_parser().parse_args(["run", "--recipe", "r.yaml", "--insecure"]))
+    assert plan_run({**values, "run_dir": "runs/x"}, until_stage="fetch").parameters["fetch"]["insecure"] is True
+    values = run_values(build_parser().parse_args(["run", "--recipe", "r.yaml"]))
+    assert plan_run({**values, "run_dir": "runs/x"}, until_stage="fetch").parameters["fetch"]["insecure"] is False
+    assert build_parser().parse_args(["package", "--srpm", "x", "--recipe", "r", "--insecure"]).insecure is True
