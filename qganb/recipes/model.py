@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,27 @@ BUILTIN_TYPES = {
     "size", "number", "bool",
 }
 INTEGER_TYPES = BUILTIN_TYPES - {"str", "number", "bool"}
-C_KEYWORDS = {
+# Names QAPI's generator does not emit as-is: it prefixes them with q_ so the generated C compiles
+# as C and C++ and does not collide with macros the C library or GCC define (errno, linux, unix...).
+# The language keyword lists are standard; the "polluted" words are the ones QAPI itself protects.
+PROTECTED_C_NAMES = frozenset({
+    # C89
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
-    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
-    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
-    "volatile", "while", "errp", "bool", "true", "false",
-}
+    "extern", "float", "for", "goto", "if", "int", "long", "register", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    # C99, C11 (the _Capitalised ones cannot be recipe names, listed for completeness)
+    "inline", "restrict", "_Bool", "_Complex", "_Imaginary", "_Alignas", "_Alignof", "_Atomic",
+    "_Generic", "_Noreturn", "_Static_assert", "_Thread_local",
+    # GCC extensions
+    "asm", "typeof",
+    # C++, with the alternative operator spellings
+    "bool", "catch", "class", "const_cast", "delete", "dynamic_cast", "explicit", "false", "friend",
+    "mutable", "namespace", "new", "operator", "private", "protected", "public", "reinterpret_cast",
+    "static_cast", "template", "this", "throw", "true", "try", "typeid", "typename", "using", "virtual",
+    "wchar_t", "and", "and_eq", "bitand", "bitor", "compl", "not", "not_eq", "or", "or_eq", "xor", "xor_eq",
+    # macros from libc or the compiler
+    "unix", "errno", "mips", "sparc", "i386", "linux",
+})
 COMMAND_NAME = re.compile(r"guest-[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MEMBER_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -45,8 +59,13 @@ GUIDE = "see recipes/README.md for the format"
 
 
 def c_name(name: str) -> str:
-    """QAPI's C spelling of a member or command name."""
-    return name.replace("-", "_")
+    """QAPI's C spelling of a member or command name: `-` becomes `_`, protected names get `q_`.
+
+    Older generators protect fewer words (QEMU 5.2 leaves `linux` alone); `qganb.recipes.plan`
+    checks these names against the tree's generated headers, which have the final word.
+    """
+    name = name.replace("-", "_")
+    return "q_" + name if name in PROTECTED_C_NAMES else name
 
 
 class _Model(BaseModel):
@@ -77,8 +96,8 @@ def _check_member(name: str, what: str) -> None:
         raise ValueError(f"{what} name {name!r} is invalid: use lower case letters, digits and single '-'")
     if name.startswith("has-"):
         raise ValueError(f"{what} name {name!r} clashes with QAPI's generated has_ flags: rename it")
-    if c_name(name) in C_KEYWORDS or keyword.iskeyword(c_name(name)):
-        raise ValueError(f"{what} name {name!r} is a C keyword or reserved name: rename it")
+    if name == "errp":
+        raise ValueError(f"{what} name 'errp' clashes with the Error **errp parameter of every command: rename it")
 
 
 class Member(_Model):

@@ -172,3 +172,36 @@ def test_failing_verify_case_shows_expected_against_got(tmp_path: Path, clean_tr
     done = subprocess.run([sys.executable, "-m", "qganb", "recipe", "validate", str(path), "--source", str(tree)],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "0 passed, 1 failed" in done.stdout
+
+
+def test_member_names_get_the_c_names_the_trees_generator_gives(tmp_path: Path, clean_tree) -> None:
+    from qganb.recipes.plan import plan_edits
+    from qganb.recipes.qemu_tree import QemuTree
+
+    text = GOOD.replace("returns:", "arguments:\n  - name: errno\n    type: int\n    doc: an error number\n"
+                                    "  - name: new\n    type: str\n    optional: true\n    doc: a name\nreturns:")
+    text = text.replace("      - name: greeting\n", "      - name: template\n        type: int\n        doc: t\n"
+                                                     "      - name: greeting\n")
+    plan = plan_edits(QemuTree(clean_tree("7.2")), load_recipes([recipe_file(tmp_path, text)]))
+    (applied,) = plan.applied
+    assert applied.prototype.declaration == ("GuestQganbProbe *qmp_guest_qganb_probe(int64_t q_errno, bool has_q_new, "
+                                             "const char *q_new, Error **errp)")
+
+
+@pytest.mark.parametrize("where", ["argument", "field"])
+def test_a_name_the_trees_generator_leaves_unprotected_is_refused(where: str, tmp_path: Path, clean_tree) -> None:
+    from qganb.recipes.plan import plan_edits
+    from qganb.recipes.qemu_tree import QemuTree
+
+    if where == "argument":
+        text = GOOD.replace("returns:", "arguments:\n  - name: linux  # here\n    type: int\n    doc: l\nreturns:")
+    else:
+        text = GOOD.replace("      - name: greeting\n", "      - name: linux  # here\n        type: int\n"
+                                                         "        doc: l\n      - name: greeting\n")
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(RecipeError) as info:
+        plan_edits(QemuTree(clean_tree("5.2")), load_recipes([path]))
+    error = info.value
+    assert error.line == line_of(text, "# here"), str(error)
+    assert "QEMU 5.2.0's QAPI generator names it `linux` in C, not `q_linux`" in str(error)
+    assert "rename it" in error.fix

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from qganb.errors import RecipeError
 from qganb.recipes import c_code
 from qganb.recipes.model import Predicate, parse_recipe
 from qganb.recipes.cases import check_predicate
@@ -81,3 +82,51 @@ def test_prototype_parsing_reads_the_generated_header() -> None:
 ])
 def test_predicates_report_the_json_path(value, predicate, problems) -> None:
     assert check_predicate(value, Predicate.model_validate(predicate)) == problems
+
+
+def _with_arguments(arguments: str) -> str:
+    """MINIMAL with its `arguments:` list replaced by `arguments` (YAML list items, 2-space indent)."""
+    start, end = MINIMAL.index("arguments:\n"), MINIMAL.index("returns:")
+    return MINIMAL[:start] + "arguments:\n" + arguments + MINIMAL[end:]
+
+
+@pytest.mark.parametrize(("name", "c"), [
+    ("errno", "q_errno"), ("linux", "q_linux"), ("unix", "q_unix"), ("new", "q_new"), ("template", "q_template"),
+    ("delete", "q_delete"), ("int", "q_int"), ("bool", "q_bool"), ("and-eq", "q_and_eq"), ("typeof", "q_typeof"),
+    ("count", "count"), ("read-only", "read_only"), ("errno-x", "errno_x"),
+])
+def test_c_name_follows_qapi_protection_rule(name: str, c: str) -> None:
+    from qganb.recipes.model import c_name
+
+    assert c_name(name) == c
+
+
+def test_range_check_on_argument_named_errno_tests_the_argument_not_libc() -> None:
+    recipe = parse_recipe(_with_arguments(
+        "  - name: errno\n    type: int\n    doc: an error number\n    min: 1\n    max: 133\n"
+        "  - name: linux\n    type: str\n    optional: true\n    doc: a name\n    enum: [a]\n"), Path("demo.yaml"))
+    proto = c_code.Prototype("bool", "qmp_guest_demo_thing",
+                             [("int64_t", "q_errno"), ("bool", "has_q_linux"), ("const char *", "q_linux")])
+    checks = "\n".join(c_code.constraint_checks(recipe.model.arguments, proto))
+    assert "if (q_errno < 1LL || q_errno > 133LL) {" in checks
+    assert "(int64_t)q_errno);" in checks
+    assert 'if (has_q_linux && strcmp(q_linux, "a") != 0) {' in checks
+    assert "'errno' must be between 1 and 133" in checks, "messages keep the QAPI name"
+    # A 10.0-style prototype without has_ for the pointer: the preamble derives has_q_linux.
+    proto10 = c_code.Prototype("bool", "qmp_guest_demo_thing", [("int64_t", "q_errno"), ("const char *", "q_linux")])
+    assert c_code.has_flag_preamble(recipe.model.arguments, proto10) == [
+        "    bool has_q_linux = q_linux != NULL;", "    (void)has_q_linux;"]
+
+
+def test_members_that_clash_after_protection_are_refused() -> None:
+    with pytest.raises(RecipeError, match=r"'q-new' clashes with 'new' \(both are `q_new` in C\)"):
+        parse_recipe(_with_arguments("  - name: new\n    type: int\n    doc: n\n"
+                                     "  - name: q-new\n    type: int\n    doc: m\n"), Path("demo.yaml"))
+
+
+def test_member_named_errp_is_refused_at_its_line() -> None:
+    text = _with_arguments("  - name: errp\n    type: int\n    doc: n\n")
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(text, Path("demo.yaml"))
+    assert info.value.line == 4 and info.value.field == "arguments.0"
+    assert "clashes with the Error **errp parameter" in str(info.value)
