@@ -8,6 +8,7 @@ cases). It does not say how a given QEMU version wants that written: `qganb.reci
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 import re
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -31,6 +34,12 @@ BUILTIN_TYPES = {
     "size", "number", "bool",
 }
 INTEGER_TYPES = BUILTIN_TYPES - {"str", "number", "bool"}
+# What each integer type can hold in C (`int` is int64_t, `size` is uint64_t).
+INTEGER_RANGES = {
+    "int": (-2**63, 2**63 - 1), "int8": (-2**7, 2**7 - 1), "int16": (-2**15, 2**15 - 1),
+    "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1), "uint8": (0, 2**8 - 1),
+    "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1), "uint64": (0, 2**64 - 1), "size": (0, 2**64 - 1),
+}
 # Names QAPI's generator does not emit as-is: it prefixes them with q_ so the generated C compiles
 # as C and C++ and does not collide with macros the C library or GCC define (errno, linux, unix...).
 # The language keyword lists are standard; the "polluted" words are the ones QAPI itself protects.
@@ -100,6 +109,42 @@ def _check_member(name: str, what: str) -> None:
         raise ValueError(f"{what} name 'errp' clashes with the Error **errp parameter of every command: rename it")
 
 
+def _as_number(value: object, info: ValidationInfo) -> int | float:
+    # YAML 1.1 reads 1e30 (no dot) as a string; read it as the number the author meant.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{info.field_name}` must be a number, not {value!r}")
+    return value
+
+
+def _check_bound(value: int | float | None, info: ValidationInfo) -> int | float | None:
+    """A bound must be a value the argument's C type can hold: finite, whole for integers, in range."""
+    if value is None:
+        return None
+    name, kind = info.data.get("name", "?"), info.data.get("type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"`{info.field_name}` must be a finite number, not {value}")
+    if kind not in INTEGER_RANGES:
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # 5.0 means 5; larger floats are not exact, so they are not accepted as whole
+    low, high = INTEGER_RANGES[kind]
+    if isinstance(value, float) and abs(value) < 2**64:
+        raise ValueError(f"`{info.field_name}` is {value:g} but {name!r} is of type {kind}: give a whole number")
+    if isinstance(value, float) or not low <= value <= high:
+        raise ValueError(f"`{info.field_name}` {value:g} is outside the range of {kind} ({low} to {high}): "
+                         "give a bound the type can hold")
+    return value
+
+
+Bound = Annotated[int | float | None, BeforeValidator(lambda v, info: None if v is None else _as_number(v, info)),
+                  AfterValidator(_check_bound)]
+
+
 class Member(_Model):
     """An argument of the command or a field of a struct."""
 
@@ -107,8 +152,8 @@ class Member(_Model):
     type: str
     doc: Doc
     optional: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: Bound = None
+    max: Bound = None
     enum: list[str] | None = None
     pattern: str | None = None
 
