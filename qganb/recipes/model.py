@@ -401,8 +401,76 @@ def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _check_yaml_events(text: str, path: Path) -> None:
+    """Refuse anchors, aliases, merge keys and repeated keys, before anything is built.
+
+    An alias multiplies what is built (an "alias bomb" of 9 levels is 10^9 nodes) and a repeated
+    key silently replaces the first one; a recipe needs neither. Events come from libyaml when present.
+    """
+    # Per open collection: its path, whether the next mapping event is a key, the keys seen, the key.
+    stack: list[dict[str, Any]] = []
+
+    def where() -> tuple[str | int, ...]:
+        return tuple(stack[-1]["path"]) if stack else ()
+
+    def fail(line: int, field: tuple[str | int, ...], problem: str, fix: str) -> None:
+        raise RecipeError(path, line, ".".join(map(str, field)) or None, problem, fix)
+
+    loader = _LOADER(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            top = stack[-1] if stack else None
+            is_key = top is not None and top["mapping"] and top["expect_key"]
+            # The path of the node this event opens or is: its parent's path plus its key or index.
+            if top is None:
+                node_path: tuple[str | int, ...] = ()
+            elif top["mapping"]:
+                node_path = where() if is_key else where() + (top["key"],)
+            else:
+                node_path = where() + (top["index"],)
+            if isinstance(event, yaml.AliasEvent):
+                fail(line, node_path, f"YAML alias `*{event.anchor}` is not allowed in a recipe",
+                     "write the value out in full; anchors and aliases are refused")
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) \
+                    and event.anchor is not None:
+                fail(line, node_path, f"YAML anchor `&{event.anchor}` is not allowed in a recipe",
+                     "remove it and write each value out in full; anchors and aliases are refused")
+            if is_key and top is not None:
+                key = event.value if isinstance(event, yaml.ScalarEvent) else f"<{type(event).__name__}>"
+                if key == "<<" and isinstance(event, yaml.ScalarEvent) and not event.style:  # plain, not quoted
+                    fail(line, where(), "YAML merge key `<<` is not allowed in a recipe",
+                         "write the keys out in full")
+                if key in top["seen"]:
+                    fail(line, where() + (key,), f"`{key}` is given twice (first at line {top['seen'][key]})",
+                         "keep one of them: YAML would silently use the last")
+                top["seen"][key] = line
+                top["key"] = key
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append({"path": node_path, "mapping": isinstance(event, yaml.MappingStartEvent),
+                              "expect_key": True, "seen": {}, "key": None, "index": 0})
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+            elif not isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                continue  # stream and document events
+            # A node (scalar, or a collection just closed) is complete in its parent.
+            if stack:
+                parent = stack[-1]
+                if parent["mapping"]:
+                    parent["expect_key"] = not parent["expect_key"]
+                else:
+                    parent["index"] += 1
+    except yaml.YAMLError:
+        return  # parse_recipe reports syntax errors with their own message
+    finally:
+        loader.dispose()
+
+
 def parse_recipe(text: str, path: Path) -> Recipe:
     """Validate recipe text; every error names the file, the line and the field."""
+    _check_yaml_events(text, path)
     # One parse gives both the node tree (for line numbers) and the data; libyaml when present.
     loader = _LOADER(text)
     try:
