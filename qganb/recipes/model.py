@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from qganb.errors import RecipeError
+from qganb.recipes import doc_layout
 
 BUILTIN_TYPES = {
     "str", "int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -82,17 +83,10 @@ class _Model(BaseModel):
                               populate_by_name=True, frozen=True)
 
 
-QAPI_SECTION = re.compile(r"^\s*(@|(Since|Returns|Errors|Features|Example|Examples|Note|Notes|TODO)\s*:)")
-
-
 def _check_doc(value: str) -> str:
+    # Section words are checked once the recipe's line map exists (_check_docs), as the doc is written.
     if not value or not value.strip():
         raise ValueError("a non-empty `doc` is needed: QAPI requires a doc comment for every definition and member")
-    for line in value.splitlines():
-        if QAPI_SECTION.match(line):
-            raise ValueError(
-                f"doc line {line.strip()!r} would start a QAPI doc section; qganb writes those itself "
-                "from `since`, `returns.doc` and each member's `doc`, so reword the line")
     return value
 
 
@@ -374,6 +368,12 @@ class Recipe:
                 return self.lines[path[:end]]
         return 1
 
+    def value_line(self, path: tuple[str | int, ...], line_in_value: int) -> int:
+        """YAML line of line `line_in_value` (1-based) of a scalar; its key's line unless written with `|`."""
+        if path + ("#literal",) in self.lines:
+            return self.lines[path + ("#body",)] + line_in_value - 1
+        return self.line_of(*path)
+
     def body_first_line(self, key: str) -> int:
         """Line of the first C line of implementation.`key` in the YAML file."""
         return self.lines.get(("implementation", key, "#body"), self.line_of("implementation", key))
@@ -393,6 +393,8 @@ def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[
                 out[path + (name, "#body")] = value.start_mark.line + 2
             elif isinstance(value, yaml.ScalarNode):
                 out[path + (name, "#body")] = value.start_mark.line + 1
+            if isinstance(value, yaml.ScalarNode) and value.style == "|":
+                out[path + (name, "#literal")] = 1  # line k of the value is line #body + k - 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _record_lines(item, path + (index,), out)
@@ -510,9 +512,62 @@ def parse_recipe(text: str, path: Path) -> Recipe:
             fix = GUIDE
         raise recipe.error(message, fix, *loc) from None
     recipe = Recipe(path, model, lines)
+    _check_markers(recipe)
+    _check_docs(recipe)
     _check_clashes(recipe)
     _check_type_references(recipe)
     return recipe
+
+
+def _docs(model: RecipeModel) -> list[tuple[tuple[str | int, ...], str, list[tuple[str, str]], bool]]:
+    """(field path, text, written lines, first line is qganb's own head) of every doc in the recipe."""
+    out: list[tuple[tuple[str | int, ...], str, list[tuple[str, str]], bool]] = [
+        (("doc",), model.doc, doc_layout.text_lines(model.doc), False)]
+    structs: list[tuple[tuple[str | int, ...], StructType]] = [(("types", i), t) for i, t in enumerate(model.types)]
+    if model.returns is not None:
+        out.append((("returns", "doc"), model.returns.doc, doc_layout.returns_lines(model.returns.doc), True))
+        if model.returns.struct is not None:
+            structs.append((("returns", "struct"), model.returns.struct))
+    for i, a in enumerate(model.arguments):
+        out.append((("arguments", i, "doc"), a.doc, doc_layout.member_lines(a.name, a.doc), True))
+    for base, struct in structs:
+        out.append((base + ("doc",), struct.doc, doc_layout.text_lines(struct.doc), False))
+        for j, f in enumerate(struct.fields):
+            out.append((base + ("fields", j, "doc"), f.doc, doc_layout.member_lines(f.name, f.doc), True))
+    return out
+
+
+def _check_docs(recipe: Recipe) -> None:
+    """No written doc line may open a QAPI section: qganb writes those from `since`, `returns.doc`, members."""
+    for where, text, lines, has_head in _docs(recipe.model):
+        found = doc_layout.first_section_start(text, lines, has_head)
+        if found is not None:
+            line, word = found
+            raise RecipeError(
+                recipe.path, recipe.value_line(where, line), ".".join(map(str, where)),
+                f"line {line} of the doc would start a written doc line with `{word}` once wrapped to "
+                f"{doc_layout.WIDTH} columns, and QAPI reads that as a new section",
+                "reword it (e.g. 'note that ...', or no colon after the word); qganb writes `Since:`, "
+                "`Returns:` and each `@member:` itself from `since`, `returns.doc` and the members' `doc`")
+
+
+MARKER = re.compile(r"qganb\s+recipe\s+\S+:\s+(begin|end)\b")
+
+
+def _check_markers(recipe: Recipe) -> None:
+    """qganb finds its blocks in the tree by their marker lines: a copy inside a block would cut it short."""
+    impl = recipe.model.implementation
+    texts = [(where, text) for where, text, _, _ in _docs(recipe.model)]
+    texts += [(("implementation", key), text) for key, text in
+              (("helpers", impl.helpers), ("posix", impl.posix), ("windows", impl.windows)) if text is not None]
+    for where, text in texts:
+        match = MARKER.search(text)
+        if match is not None:
+            line = text.count("\n", 0, match.start()) + 1
+            raise RecipeError(
+                recipe.path, recipe.value_line(where, line), ".".join(map(str, where)),
+                f"{' '.join(match.group(0).split())!r} is qganb's block marker text, which apply and validate "
+                "use to find the generated block in the tree", "reword it")
 
 
 def _check_clashes(recipe: Recipe) -> None:
