@@ -135,8 +135,10 @@ def constraint_checks(arguments: list[Member], proto: Prototype) -> list[str]:
             ]
         if arg.pattern is not None:
             message = c_string(f"'{arg.name}' must match {arg.pattern}; got '", for_format=True)
+            # \A...\z: the whole value must match, and `$` must not let a trailing newline through.
+            whole = c_string(f"\\A(?:{arg.pattern})\\z")
             lines += [
-                f"    if ({guard}!g_regex_match_simple({c_string(arg.pattern)}, {var}, 0, 0)) {{",
+                f"    if ({guard}!g_regex_match_simple({whole}, {var}, 0, 0)) {{",
                 f"        error_setg(errp, {message} \"%s'\", {var});",
                 f"        {fail}",
                 "    }",
