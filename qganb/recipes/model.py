@@ -588,19 +588,21 @@ def _check_clashes(recipe: Recipe) -> None:
 
 
 def _check_type_references(recipe: Recipe) -> None:
-    """Every type a recipe names must be a builtin or one of its own types.
+    """Every type a recipe names must be a builtin, one of its own types, or look like a schema type.
 
-    Types of the tree's own schema are accepted later, by `qganb.recipes.plan`, which knows the tree.
+    A CamelCase name may come from the tree's own schema or from another applied recipe: only
+    `qganb.recipes.plan`, which knows the tree, can tell, and it refuses the ones that exist nowhere.
     """
     # Kept apart from the pydantic validators because the error needs the recipe's line map.
     known = BUILTIN_TYPES | {t.name for t in recipe.model.all_types}
-    unknown = recipe_type_references(recipe.model) - known
+    unknown = {n for n in recipe_type_references(recipe.model) - known if not TYPE_NAME.fullmatch(n)}
     if unknown:
         name = sorted(unknown)[0]
         where = find_type_use(recipe, name)
         raise recipe.error(
             f"unknown type {name!r}",
-            f"use a QAPI builtin ({', '.join(sorted(BUILTIN_TYPES))}) or define {name!r} under `types`",
+            f"use a QAPI builtin ({', '.join(sorted(BUILTIN_TYPES))}), a CamelCase type of the tree's schema "
+            f"or of another recipe, or define {name!r} under `types`",
             *where,
         )
 
