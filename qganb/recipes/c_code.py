@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from qganb.errors import TreeError
-from qganb.recipes.model import INTEGER_TYPES, Member, Recipe, c_name
+from qganb.recipes.model import INTEGER_RANGES, INTEGER_TYPES, Member, Recipe, c_name
 from qganb.recipes.schema import begin_marker, end_marker
 
 UNSIGNED = {"uint8", "uint16", "uint32", "uint64", "size"}
@@ -77,10 +77,16 @@ def c_string(text: str, for_format: bool = False) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _number(value: float, integer: bool) -> str:
+def _number(value: int | float, integer: bool) -> str:
     if integer:
+        if value == -2**63:  # 9223372036854775808LL does not fit before the minus applies
+            return "(-9223372036854775807LL - 1)"
         return str(int(value)) + ("ULL" if value >= 2**63 else "LL")
     return repr(float(value))
+
+
+def _shown(value: int | float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def constraint_checks(arguments: list[Member], proto: Prototype) -> list[str]:
@@ -96,20 +102,23 @@ def constraint_checks(arguments: list[Member], proto: Prototype) -> list[str]:
             integer = arg.type in INTEGER_TYPES
             fmt = '"%g"' if not integer else ('"%" PRIu64' if arg.type in UNSIGNED else '"%" PRId64')
             cast = "" if not integer else ("(uint64_t)" if arg.type in UNSIGNED else "(int64_t)")
+            low, high = INTEGER_RANGES.get(arg.type, (None, None))
             tests, words = [], []
-            if arg.min is not None:
+            # A bound the C type already guarantees is not compared: it could never fail, and
+            # -Wtype-limits warns about it.
+            if arg.min is not None and arg.min != low:
                 tests.append(f"{var} < {_number(arg.min, integer)}")
-            if arg.max is not None:
+            if arg.max is not None and arg.max != high:
                 tests.append(f"{var} > {_number(arg.max, integer)}")
             if arg.min is not None and arg.max is not None:
-                words.append(f"between {arg.min:g} and {arg.max:g}")
+                words.append(f"between {_shown(arg.min)} and {_shown(arg.max)}")
             elif arg.min is not None:
-                words.append(f"at least {arg.min:g}")
-            else:
-                words.append(f"at most {arg.max:g}")
+                words.append(f"at least {_shown(arg.min)}")
+            elif arg.max is not None:
+                words.append(f"at most {_shown(arg.max)}")
             message = c_string(f"'{arg.name}' must be {words[0]}, got ", for_format=True)
             condition = " || ".join(tests)
-            lines += [
+            lines += [] if not tests else [
                 f"    if ({guard}({condition})) {{" if guard else f"    if ({condition}) {{",
                 f"        error_setg(errp, {message} {fmt}, {cast}{var});",
                 f"        {fail}",
@@ -126,8 +135,10 @@ def constraint_checks(arguments: list[Member], proto: Prototype) -> list[str]:
             ]
         if arg.pattern is not None:
             message = c_string(f"'{arg.name}' must match {arg.pattern}; got '", for_format=True)
+            # \A...\z: the whole value must match, and `$` must not let a trailing newline through.
+            whole = c_string(f"\\A(?:{arg.pattern})\\z")
             lines += [
-                f"    if ({guard}!g_regex_match_simple({c_string(arg.pattern)}, {var}, 0, 0)) {{",
+                f"    if ({guard}!g_regex_match_simple({whole}, {var}, 0, 0)) {{",
                 f"        error_setg(errp, {message} \"%s'\", {var});",
                 f"        {fail}",
                 "    }",

@@ -42,6 +42,8 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+# `pattern` matches the whole string, as argument patterns do in the generated C (fullmatch: a
+# trailing newline does not satisfy `$`).
 def check_predicate(value: Any, pred: Predicate, where: str = "result") -> list[str]:
     """Every way `value` fails `pred`, as messages naming the JSON path."""
     problems: list[str] = []
@@ -57,7 +59,7 @@ def check_predicate(value: Any, pred: Predicate, where: str = "result") -> list[
                 problems.append(f"{where} should be >= {pred.min:g}, is {value}")
             if pred.max is not None and value > pred.max:
                 problems.append(f"{where} should be <= {pred.max:g}, is {value}")
-    if pred.pattern is not None and (not isinstance(value, str) or re.search(pred.pattern, value) is None):
+    if pred.pattern is not None and (not isinstance(value, str) or re.fullmatch(pred.pattern, value) is None):
         problems.append(f"{where} should match /{pred.pattern}/, is {json.dumps(value)}")
     if pred.min_items is not None or pred.max_items is not None or pred.items is not None:
         if not isinstance(value, list):

@@ -8,8 +8,8 @@ cases). It does not say how a given QEMU version wants that written: `qganb.reci
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
-import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +19,49 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
 from qganb.errors import RecipeError
+from qganb.recipes import doc_layout
 
 BUILTIN_TYPES = {
     "str", "int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "size", "number", "bool",
 }
 INTEGER_TYPES = BUILTIN_TYPES - {"str", "number", "bool"}
-C_KEYWORDS = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
-    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
-    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
-    "volatile", "while", "errp", "bool", "true", "false",
+# What each integer type can hold in C (`int` is int64_t, `size` is uint64_t).
+INTEGER_RANGES = {
+    "int": (-2**63, 2**63 - 1), "int8": (-2**7, 2**7 - 1), "int16": (-2**15, 2**15 - 1),
+    "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1), "uint8": (0, 2**8 - 1),
+    "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1), "uint64": (0, 2**64 - 1), "size": (0, 2**64 - 1),
 }
+# Names QAPI's generator does not emit as-is: it prefixes them with q_ so the generated C compiles
+# as C and C++ and does not collide with macros the C library or GCC define (errno, linux, unix...).
+# The language keyword lists are standard; the "polluted" words are the ones QAPI itself protects.
+PROTECTED_C_NAMES = frozenset({
+    # C89
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "int", "long", "register", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    # C99, C11 (the _Capitalised ones cannot be recipe names, listed for completeness)
+    "inline", "restrict", "_Bool", "_Complex", "_Imaginary", "_Alignas", "_Alignof", "_Atomic",
+    "_Generic", "_Noreturn", "_Static_assert", "_Thread_local",
+    # GCC extensions
+    "asm", "typeof",
+    # C++, with the alternative operator spellings
+    "bool", "catch", "class", "const_cast", "delete", "dynamic_cast", "explicit", "false", "friend",
+    "mutable", "namespace", "new", "operator", "private", "protected", "public", "reinterpret_cast",
+    "static_cast", "template", "this", "throw", "true", "try", "typeid", "typename", "using", "virtual",
+    "wchar_t", "and", "and_eq", "bitand", "bitor", "compl", "not", "not_eq", "or", "or_eq", "xor", "xor_eq",
+    # macros from libc or the compiler
+    "unix", "errno", "mips", "sparc", "i386", "linux",
+})
 COMMAND_NAME = re.compile(r"guest-[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MEMBER_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -45,8 +69,13 @@ GUIDE = "see recipes/README.md for the format"
 
 
 def c_name(name: str) -> str:
-    """QAPI's C spelling of a member or command name."""
-    return name.replace("-", "_")
+    """QAPI's C spelling of a member or command name: `-` becomes `_`, protected names get `q_`.
+
+    Older generators protect fewer words (QEMU 5.2 leaves `linux` alone); `qganb.recipes.plan`
+    checks these names against the tree's generated headers, which have the final word.
+    """
+    name = name.replace("-", "_")
+    return "q_" + name if name in PROTECTED_C_NAMES else name
 
 
 class _Model(BaseModel):
@@ -54,17 +83,10 @@ class _Model(BaseModel):
                               populate_by_name=True, frozen=True)
 
 
-QAPI_SECTION = re.compile(r"^\s*(@|(Since|Returns|Errors|Features|Example|Examples|Note|Notes|TODO)\s*:)")
-
-
 def _check_doc(value: str) -> str:
+    # Section words are checked once the recipe's line map exists (_check_docs), as the doc is written.
     if not value or not value.strip():
         raise ValueError("a non-empty `doc` is needed: QAPI requires a doc comment for every definition and member")
-    for line in value.splitlines():
-        if QAPI_SECTION.match(line):
-            raise ValueError(
-                f"doc line {line.strip()!r} would start a QAPI doc section; qganb writes those itself "
-                "from `since`, `returns.doc` and each member's `doc`, so reword the line")
     return value
 
 
@@ -77,8 +99,44 @@ def _check_member(name: str, what: str) -> None:
         raise ValueError(f"{what} name {name!r} is invalid: use lower case letters, digits and single '-'")
     if name.startswith("has-"):
         raise ValueError(f"{what} name {name!r} clashes with QAPI's generated has_ flags: rename it")
-    if c_name(name) in C_KEYWORDS or keyword.iskeyword(c_name(name)):
-        raise ValueError(f"{what} name {name!r} is a C keyword or reserved name: rename it")
+    if name == "errp":
+        raise ValueError(f"{what} name 'errp' clashes with the Error **errp parameter of every command: rename it")
+
+
+def _as_number(value: object, info: ValidationInfo) -> int | float:
+    # YAML 1.1 reads 1e30 (no dot) as a string; read it as the number the author meant.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{info.field_name}` must be a number, not {value!r}")
+    return value
+
+
+def _check_bound(value: int | float | None, info: ValidationInfo) -> int | float | None:
+    """A bound must be a value the argument's C type can hold: finite, whole for integers, in range."""
+    if value is None:
+        return None
+    name, kind = info.data.get("name", "?"), info.data.get("type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"`{info.field_name}` must be a finite number, not {value}")
+    if kind not in INTEGER_RANGES:
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # 5.0 means 5; larger floats are not exact, so they are not accepted as whole
+    low, high = INTEGER_RANGES[kind]
+    if isinstance(value, float) and abs(value) < 2**64:
+        raise ValueError(f"`{info.field_name}` is {value:g} but {name!r} is of type {kind}: give a whole number")
+    if isinstance(value, float) or not low <= value <= high:
+        raise ValueError(f"`{info.field_name}` {value:g} is outside the range of {kind} ({low} to {high}): "
+                         "give a bound the type can hold")
+    return value
+
+
+Bound = Annotated[int | float | None, BeforeValidator(lambda v, info: None if v is None else _as_number(v, info)),
+                  AfterValidator(_check_bound)]
 
 
 class Member(_Model):
@@ -88,8 +146,8 @@ class Member(_Model):
     type: str
     doc: Doc
     optional: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: Bound = None
+    max: Bound = None
     enum: list[str] | None = None
     pattern: str | None = None
 
@@ -313,6 +371,12 @@ class Recipe:
                 return self.lines[path[:end]]
         return 1
 
+    def value_line(self, path: tuple[str | int, ...], line_in_value: int) -> int:
+        """YAML line of line `line_in_value` (1-based) of a scalar; its key's line unless written with `|`."""
+        if path + ("#literal",) in self.lines:
+            return self.lines[path + ("#body",)] + line_in_value - 1
+        return self.line_of(*path)
+
     def body_first_line(self, key: str) -> int:
         """Line of the first C line of implementation.`key` in the YAML file."""
         return self.lines.get(("implementation", key, "#body"), self.line_of("implementation", key))
@@ -332,6 +396,8 @@ def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[
                 out[path + (name, "#body")] = value.start_mark.line + 2
             elif isinstance(value, yaml.ScalarNode):
                 out[path + (name, "#body")] = value.start_mark.line + 1
+            if isinstance(value, yaml.ScalarNode) and value.style == "|":
+                out[path + (name, "#literal")] = 1  # line k of the value is line #body + k - 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _record_lines(item, path + (index,), out)
@@ -340,8 +406,76 @@ def _record_lines(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _check_yaml_events(text: str, path: Path) -> None:
+    """Refuse anchors, aliases, merge keys and repeated keys, before anything is built.
+
+    An alias multiplies what is built (an "alias bomb" of 9 levels is 10^9 nodes) and a repeated
+    key silently replaces the first one; a recipe needs neither. Events come from libyaml when present.
+    """
+    # Per open collection: its path, whether the next mapping event is a key, the keys seen, the key.
+    stack: list[dict[str, Any]] = []
+
+    def where() -> tuple[str | int, ...]:
+        return tuple(stack[-1]["path"]) if stack else ()
+
+    def fail(line: int, field: tuple[str | int, ...], problem: str, fix: str) -> None:
+        raise RecipeError(path, line, ".".join(map(str, field)) or None, problem, fix)
+
+    loader = _LOADER(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            top = stack[-1] if stack else None
+            is_key = top is not None and top["mapping"] and top["expect_key"]
+            # The path of the node this event opens or is: its parent's path plus its key or index.
+            if top is None:
+                node_path: tuple[str | int, ...] = ()
+            elif top["mapping"]:
+                node_path = where() if is_key else where() + (top["key"],)
+            else:
+                node_path = where() + (top["index"],)
+            if isinstance(event, yaml.AliasEvent):
+                fail(line, node_path, f"YAML alias `*{event.anchor}` is not allowed in a recipe",
+                     "write the value out in full; anchors and aliases are refused")
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) \
+                    and event.anchor is not None:
+                fail(line, node_path, f"YAML anchor `&{event.anchor}` is not allowed in a recipe",
+                     "remove it and write each value out in full; anchors and aliases are refused")
+            if is_key and top is not None:
+                key = event.value if isinstance(event, yaml.ScalarEvent) else f"<{type(event).__name__}>"
+                if key == "<<" and isinstance(event, yaml.ScalarEvent) and not event.style:  # plain, not quoted
+                    fail(line, where(), "YAML merge key `<<` is not allowed in a recipe",
+                         "write the keys out in full")
+                if key in top["seen"]:
+                    fail(line, where() + (key,), f"`{key}` is given twice (first at line {top['seen'][key]})",
+                         "keep one of them: YAML would silently use the last")
+                top["seen"][key] = line
+                top["key"] = key
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append({"path": node_path, "mapping": isinstance(event, yaml.MappingStartEvent),
+                              "expect_key": True, "seen": {}, "key": None, "index": 0})
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+            elif not isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                continue  # stream and document events
+            # A node (scalar, or a collection just closed) is complete in its parent.
+            if stack:
+                parent = stack[-1]
+                if parent["mapping"]:
+                    parent["expect_key"] = not parent["expect_key"]
+                else:
+                    parent["index"] += 1
+    except yaml.YAMLError:
+        return  # parse_recipe reports syntax errors with their own message
+    finally:
+        loader.dispose()
+
+
 def parse_recipe(text: str, path: Path) -> Recipe:
     """Validate recipe text; every error names the file, the line and the field."""
+    _check_yaml_events(text, path)
     # One parse gives both the node tree (for line numbers) and the data; libyaml when present.
     loader = _LOADER(text)
     try:
@@ -381,9 +515,62 @@ def parse_recipe(text: str, path: Path) -> Recipe:
             fix = GUIDE
         raise recipe.error(message, fix, *loc) from None
     recipe = Recipe(path, model, lines)
+    _check_markers(recipe)
+    _check_docs(recipe)
     _check_clashes(recipe)
     _check_type_references(recipe)
     return recipe
+
+
+def _docs(model: RecipeModel) -> list[tuple[tuple[str | int, ...], str, list[tuple[str, str]], bool]]:
+    """(field path, text, written lines, first line is qganb's own head) of every doc in the recipe."""
+    out: list[tuple[tuple[str | int, ...], str, list[tuple[str, str]], bool]] = [
+        (("doc",), model.doc, doc_layout.text_lines(model.doc), False)]
+    structs: list[tuple[tuple[str | int, ...], StructType]] = [(("types", i), t) for i, t in enumerate(model.types)]
+    if model.returns is not None:
+        out.append((("returns", "doc"), model.returns.doc, doc_layout.returns_lines(model.returns.doc), True))
+        if model.returns.struct is not None:
+            structs.append((("returns", "struct"), model.returns.struct))
+    for i, a in enumerate(model.arguments):
+        out.append((("arguments", i, "doc"), a.doc, doc_layout.member_lines(a.name, a.doc), True))
+    for base, struct in structs:
+        out.append((base + ("doc",), struct.doc, doc_layout.text_lines(struct.doc), False))
+        for j, f in enumerate(struct.fields):
+            out.append((base + ("fields", j, "doc"), f.doc, doc_layout.member_lines(f.name, f.doc), True))
+    return out
+
+
+def _check_docs(recipe: Recipe) -> None:
+    """No written doc line may open a QAPI section: qganb writes those from `since`, `returns.doc`, members."""
+    for where, text, lines, has_head in _docs(recipe.model):
+        found = doc_layout.first_section_start(text, lines, has_head)
+        if found is not None:
+            line, word = found
+            raise RecipeError(
+                recipe.path, recipe.value_line(where, line), ".".join(map(str, where)),
+                f"line {line} of the doc would start a written doc line with `{word}` once wrapped to "
+                f"{doc_layout.WIDTH} columns, and QAPI reads that as a new section",
+                "reword it (e.g. 'note that ...', or no colon after the word); qganb writes `Since:`, "
+                "`Returns:` and each `@member:` itself from `since`, `returns.doc` and the members' `doc`")
+
+
+MARKER = re.compile(r"qganb\s+recipe\s+\S+:\s+(begin|end)\b")
+
+
+def _check_markers(recipe: Recipe) -> None:
+    """qganb finds its blocks in the tree by their marker lines: a copy inside a block would cut it short."""
+    impl = recipe.model.implementation
+    texts = [(where, text) for where, text, _, _ in _docs(recipe.model)]
+    texts += [(("implementation", key), text) for key, text in
+              (("helpers", impl.helpers), ("posix", impl.posix), ("windows", impl.windows)) if text is not None]
+    for where, text in texts:
+        match = MARKER.search(text)
+        if match is not None:
+            line = text.count("\n", 0, match.start()) + 1
+            raise RecipeError(
+                recipe.path, recipe.value_line(where, line), ".".join(map(str, where)),
+                f"{' '.join(match.group(0).split())!r} is qganb's block marker text, which apply and validate "
+                "use to find the generated block in the tree", "reword it")
 
 
 def _check_clashes(recipe: Recipe) -> None:
@@ -404,19 +591,21 @@ def _check_clashes(recipe: Recipe) -> None:
 
 
 def _check_type_references(recipe: Recipe) -> None:
-    """Every type a recipe names must be a builtin or one of its own types.
+    """Every type a recipe names must be a builtin, one of its own types, or look like a schema type.
 
-    Types of the tree's own schema are accepted later, by `qganb.recipes.plan`, which knows the tree.
+    A CamelCase name may come from the tree's own schema or from another applied recipe: only
+    `qganb.recipes.plan`, which knows the tree, can tell, and it refuses the ones that exist nowhere.
     """
     # Kept apart from the pydantic validators because the error needs the recipe's line map.
     known = BUILTIN_TYPES | {t.name for t in recipe.model.all_types}
-    unknown = recipe_type_references(recipe.model) - known
+    unknown = {n for n in recipe_type_references(recipe.model) - known if not TYPE_NAME.fullmatch(n)}
     if unknown:
         name = sorted(unknown)[0]
         where = find_type_use(recipe, name)
         raise recipe.error(
             f"unknown type {name!r}",
-            f"use a QAPI builtin ({', '.join(sorted(BUILTIN_TYPES))}) or define {name!r} under `types`",
+            f"use a QAPI builtin ({', '.join(sorted(BUILTIN_TYPES))}), a CamelCase type of the tree's schema "
+            f"or of another recipe, or define {name!r} under `types`",
             *where,
         )
 

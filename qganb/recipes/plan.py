@@ -22,7 +22,9 @@ from qganb.recipes import c_code
 from qganb.recipes import schema as qapi_schema
 from qganb.recipes.model import (
     BUILTIN_TYPES,
+    Member,
     Recipe,
+    c_name,
     find_type_use,
     recipe_type_references,
 )
@@ -172,15 +174,22 @@ def _check_names(tree: QemuTree, schema: str, recipes: list[Recipe]) -> None:
                           *find_type_use(r, name))
 
 
-def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:
-    """Run the tree's own generator on `schema_text`: (commands header, error text or None).
+@dataclass(frozen=True)
+class GeneratedHeaders:
+    commands: str  # qga-qapi-commands.h: the command prototypes
+    types: str  # qga-qapi-types.h: the struct members
+
+
+def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[GeneratedHeaders, str | None]:
+    """Run the tree's own generator on `schema_text`: (generated headers, error text or None).
 
     A schema the generator accepted once is not run again: the edit loop changes C bodies far more
     often than declarations. The key covers the schema and the generator's own sources.
     """
     cache = _qapi_cache_file(tree, schema_text)
-    if cache.is_file():
-        return cache.read_text(encoding="utf-8"), None
+    types_cache = cache.with_suffix(".types.h")
+    if cache.is_file() and types_cache.is_file():
+        return GeneratedHeaders(cache.read_text(encoding="utf-8"), types_cache.read_text(encoding="utf-8")), None
     with tempfile.TemporaryDirectory(prefix="qganb-qapi-") as tmp:
         schema = Path(tmp) / "qga" / "qapi-schema.json"
         schema.parent.mkdir()
@@ -195,13 +204,15 @@ def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[str, str | None]:
             return "", (f"the tree's QAPI generator ({tree.qapi_gen()}) did not finish within "
                         f"{QAPI_GEN_TIMEOUT:g} s; check that the tree's scripts/qapi is intact")
         if done.returncode != 0:
-            return "", (done.stderr or done.stdout).replace(str(schema), SCHEMA).strip()
-        header = (out / "qga-qapi-commands.h").read_text()
+            return GeneratedHeaders("", ""), (done.stderr or done.stdout).replace(str(schema), SCHEMA).strip()
+        headers = GeneratedHeaders((out / "qga-qapi-commands.h").read_text(), (out / "qga-qapi-types.h").read_text())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.partial")
-    partial.write_text(header, encoding="utf-8")
-    os.replace(partial, cache)
-    return header, None
+    # The types header first: the commands header's presence is what marks a complete entry.
+    for target, text in ((types_cache, headers.types), (cache, headers.commands)):
+        partial = target.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    return headers, None
 
 
 def _qapi_cache_file(tree: QemuTree, schema_text: str) -> Path:
@@ -250,13 +261,14 @@ def plan_edits(tree: QemuTree, recipes: list[Recipe]) -> EditPlan:
         blocks.append((r, schema.count("\n", 0, span[0]) + 1, block))
     plan.files[SCHEMA] = schema
 
-    header, error = run_qapi_gen(tree, schema)
+    headers, error = run_qapi_gen(tree, schema)
     if error is not None:
         raise _qapi_error(tree, error, blocks)
-    plan.header = header
+    plan.header = headers.commands
 
     for r, schema_line, block in blocks:
-        proto = c_code.parse_prototype(header, r.c_command)
+        proto = c_code.parse_prototype(headers.commands, r.c_command)
+        _check_c_names(tree, r, proto, headers.types)
         c_block = c_code.render_linux_block(r, proto, guard_linux=not tree.uses_if_conditions)
         text, c_line = qapi_schema.put_block(plan.files[linux], r.command, c_block.text, "/*")
         plan.files[linux] = text
@@ -272,6 +284,42 @@ def plan_edits(tree: QemuTree, recipes: list[Recipe]) -> EditPlan:
         _relocate(a, plan.files[linux]) for a in plan.applied
     ]
     return plan
+
+
+def _struct_members(types_header: str, struct: str) -> set[str]:
+    """Member names of `struct Name { ... };` in a generated qga-qapi-types.h."""
+    match = re.search(rf"^struct {re.escape(struct)} {{\n(?P<body>.*?)^}};", types_header, re.M | re.S)
+    if match is None:
+        return set()
+    return set(re.findall(r"(\w+)(?:\[\w*\])?;\s*$", match.group("body"), re.M))
+
+
+def _check_c_names(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype, types_header: str) -> None:
+    """The generated C names must be the ones the recipe's C and qganb's checks use.
+
+    They differ when the tree's generator protects fewer words than qganb assumes (QEMU 5.2 leaves
+    `linux` as it is, and GCC defines `linux` as 1): such a member cannot be used on that tree.
+    """
+    groups: list[tuple[tuple[str | int, ...], list[Member], set[str]]] = [
+        (("arguments",), recipe.model.arguments, proto.param_names())]
+    for i, t in enumerate(recipe.model.all_types):
+        base: tuple[str | int, ...] = ("types", i, "fields") if t in recipe.model.types \
+            else ("returns", "struct", "fields")
+        fields = _struct_members(types_header, t.name)
+        if fields:  # an unreadable struct is left to the compiler rather than guessed at
+            groups.append((base, t.fields, fields))
+    for where, members, emitted in groups:
+        for index, member in enumerate(members):
+            wanted = c_name(member.name)
+            if wanted in emitted:
+                continue
+            plain = member.name.replace("-", "_")
+            got = f"`{plain}`" if plain in emitted else "something else"
+            raise recipe.error(
+                f"QEMU {tree.version_text}'s QAPI generator names it {got} in C, not `{wanted}`, and "
+                f"`{plain}` is a macro or keyword there, so the generated code cannot work",
+                f"rename it; QEMU {tree.version_text} cannot have a member called {member.name!r}",
+                *where, index, "name")
 
 
 def _relocate(applied: AppliedRecipe, text: str) -> AppliedRecipe:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass
 
 from qganb.errors import TreeError
+from qganb.recipes import doc_layout
 from qganb.recipes.model import Member, Recipe, StructType
 from qganb.recipes.qemu_tree import QemuTree
-
-WIDTH = 70
-
 
 def begin_marker(command: str, comment: str) -> str:
     return f"{comment} qganb recipe {command}: begin (generated; edit the recipe, not this block)"
@@ -38,26 +35,13 @@ class _Lines:
         self.lines.append(line)
 
 
-def _paragraphs(text: str) -> list[str]:
-    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-
-
 def _doc_text(out: _Lines, text: str, origin: tuple[str | int, ...]) -> None:
-    for i, paragraph in enumerate(_paragraphs(text)):
-        if i:
-            out.add("#", origin)
-        for line in textwrap.wrap(paragraph, WIDTH - 2, break_on_hyphens=False):
-            out.add(f"# {line}", origin)
+    for line in doc_layout.written(doc_layout.text_lines(text)):
+        out.add(line, origin)
 
 
 def _member_doc(out: _Lines, member: Member, origin: tuple[str | int, ...]) -> None:
-    # Continuation lines align with the text after "@name: ": every QAPI parser from 2.12 to
-    # 10.x accepts that, while 5.2/7.2 reject the 4-space indent newer QEMU uses.
-    head = f"# @{member.name}: "
-    text = " ".join(_paragraphs(member.doc))
-    lines = textwrap.wrap(text, WIDTH, initial_indent=head, subsequent_indent="#" + " " * (len(head) - 1),
-                          break_on_hyphens=False)
-    for line in lines:
+    for line in doc_layout.written(doc_layout.member_lines(member.name, member.doc)):
         out.add(line, origin)
 
 
@@ -139,9 +123,7 @@ def render_block(recipe: Recipe, tree: QemuTree) -> SchemaBlock:
 
 
 def _returns_doc(out: _Lines, doc: str) -> None:
-    text = " ".join(_paragraphs(doc))
-    for line in textwrap.wrap(text, WIDTH, initial_indent="# Returns: ", subsequent_indent="#     ",
-                              break_on_hyphens=False):
+    for line in doc_layout.written(doc_layout.returns_lines(doc)):
         out.add(line, ("returns", "doc"))
 
 

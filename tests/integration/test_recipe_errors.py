@@ -73,7 +73,7 @@ LOAD_ERRORS = [
     ("YAML that is not a mapping", "- just\n- a list\n", None, "not a recipe mapping"),
     ("doc that would start a QAPI section", GOOD.replace("doc: Answer with a fixed greeting.",
                                                           "doc: |\n  Answer.\n\n  Since: yesterday"),
-     "doc: |", "would start a QAPI doc section"),
+     "Since: yesterday", "would start a written doc line with `Since:`"),
     ("unknown field", GOOD.replace("verify:", "verfy:"), "verfy:", "unknown field `verfy`"),
     ("min above max", GOOD.replace("returns:", "arguments:\n  - name: n\n    type: int\n    doc: n\n"
                                    "    min: 5\n    max: 1\nreturns:"), "- name: n", "`min` (5) is above `max` (1)"),
@@ -172,3 +172,62 @@ def test_failing_verify_case_shows_expected_against_got(tmp_path: Path, clean_tr
     done = subprocess.run([sys.executable, "-m", "qganb", "recipe", "validate", str(path), "--source", str(tree)],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "0 passed, 1 failed" in done.stdout
+
+
+def test_member_names_get_the_c_names_the_trees_generator_gives(tmp_path: Path, clean_tree) -> None:
+    from qganb.recipes.plan import plan_edits
+    from qganb.recipes.qemu_tree import QemuTree
+
+    text = GOOD.replace("returns:", "arguments:\n  - name: errno\n    type: int\n    doc: an error number\n"
+                                    "  - name: new\n    type: str\n    optional: true\n    doc: a name\nreturns:")
+    text = text.replace("      - name: greeting\n", "      - name: template\n        type: int\n        doc: t\n"
+                                                     "      - name: greeting\n")
+    plan = plan_edits(QemuTree(clean_tree("7.2")), load_recipes([recipe_file(tmp_path, text)]))
+    (applied,) = plan.applied
+    assert applied.prototype.declaration == ("GuestQganbProbe *qmp_guest_qganb_probe(int64_t q_errno, bool has_q_new, "
+                                             "const char *q_new, Error **errp)")
+
+
+@pytest.mark.parametrize("where", ["argument", "field"])
+def test_a_name_the_trees_generator_leaves_unprotected_is_refused(where: str, tmp_path: Path, clean_tree) -> None:
+    from qganb.recipes.plan import plan_edits
+    from qganb.recipes.qemu_tree import QemuTree
+
+    if where == "argument":
+        text = GOOD.replace("returns:", "arguments:\n  - name: linux  # here\n    type: int\n    doc: l\nreturns:")
+    else:
+        text = GOOD.replace("      - name: greeting\n", "      - name: linux  # here\n        type: int\n"
+                                                         "        doc: l\n      - name: greeting\n")
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(RecipeError) as info:
+        plan_edits(QemuTree(clean_tree("5.2")), load_recipes([path]))
+    error = info.value
+    assert error.line == line_of(text, "# here"), str(error)
+    assert "QEMU 5.2.0's QAPI generator names it `linux` in C, not `q_linux`" in str(error)
+    assert "rename it" in error.fix
+
+
+def test_types_of_the_tree_and_of_another_recipe_are_usable(tmp_path: Path, clean_tree) -> None:
+    from qganb.recipes.plan import plan_edits
+    from qganb.recipes.qemu_tree import QemuTree
+
+    first = recipe_file(tmp_path, GOOD, "first.yaml")
+    second = recipe_file(tmp_path, GOOD.replace("guest-qganb-probe", "guest-qganb-other").replace(
+        "returns:", "arguments:\n  - name: state\n    type: GuestFsfreezeStatus\n    doc: s\n"
+                    "  - name: probes\n    type: '[GuestQganbProbe]'\n    doc: p\nreturns:").replace(
+        "  struct:\n    name: GuestQganbProbe\n    doc: A greeting.\n    fields:\n      - name: greeting\n"
+        "        type: str\n        doc: the greeting text\n", "  list: GuestQganbProbe\n"),
+        "second.yaml")
+    plan = plan_edits(QemuTree(clean_tree("7.2")), load_recipes([first, second]))
+    other = next(a for a in plan.applied if a.recipe.command == "guest-qganb-other")
+    assert other.prototype.declaration == ("GuestQganbProbeList *qmp_guest_qganb_other(GuestFsfreezeStatus state, "
+                                           "GuestQganbProbeList *probes, Error **errp)")
+
+
+def test_a_camel_case_type_that_exists_nowhere_is_refused_on_the_tree(tmp_path: Path, clean_tree) -> None:
+    text = GOOD.replace("returns:", "arguments:\n  - name: thing\n    type: GuestNoSuchThing\n    doc: t\nreturns:")
+    path = recipe_file(tmp_path, text)
+    done = apply_via_cli(path, clean_tree("7.2"))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"qganb: error: {path}:{line_of(text, 'type: GuestNoSuchThing')}: arguments.0.type: "
+                                  "unknown type 'GuestNoSuchThing'"), done.stderr
