@@ -201,7 +201,7 @@ def run_qapi_gen(tree: QemuTree, schema_text: str) -> tuple[GeneratedHeaders, st
             done = subprocess.run(argv, cwd=tree.root, capture_output=True, text=True, check=False,
                                   timeout=QAPI_GEN_TIMEOUT)
         except subprocess.TimeoutExpired:
-            return "", (f"the tree's QAPI generator ({tree.qapi_gen()}) did not finish within "
+            return GeneratedHeaders("", ""), (f"the tree's QAPI generator ({tree.qapi_gen()}) did not finish within "
                         f"{QAPI_GEN_TIMEOUT:g} s; check that the tree's scripts/qapi is intact")
         if done.returncode != 0:
             return GeneratedHeaders("", ""), (done.stderr or done.stdout).replace(str(schema), SCHEMA).strip()
