@@ -26,15 +26,23 @@ def _build_topdir(run_dir: RunDir, prepped: PrepRecord) -> Path:
     return top
 
 
+def _copy_by_rename(source: Path, target: Path) -> None:
+    scratch = target.with_name(f".{target.name}.qganb-copy")
+    shutil.copyfile(source, scratch)
+    os.replace(scratch, target)
+
+
 def run(run_dir: RunDir, changelog: str | None = None) -> SpecRecord:
     """Copy the pristine spec from prep and add the diff stage's patch to it (idempotent)."""
     prepped = run_dir.load(PrepRecord)
     patch = run_dir.load(DiffRecord)
     commands = run_dir.load(EditRecord).commands
     top = _build_topdir(run_dir, prepped)
-    shutil.copyfile(patch.path, top / "SOURCES" / patch.path.name)
+    # SOURCES are hard links to prep's files, and a src.rpm qganb built carries an older patch of
+    # the same name: replace by rename, never write through a link into prep's copy.
+    _copy_by_rename(patch.path, top / "SOURCES" / patch.path.name)
     spec_path = top / "SPECS" / prepped.spec.name
-    shutil.copyfile(prepped.spec, spec_path)
+    _copy_by_rename(prepped.spec, spec_path)
     record = SpecRecord(**asdict(add_patch_to_spec(spec_path, patch.path.name, commands, changelog)))
     run_dir.record(record)
     return record

@@ -169,6 +169,7 @@ def build_image(on_line: LineSink | None = None) -> GuestImage:
         shutil.copyfile(initrd, staging / "initrd.img")
         run(["mkfs.ext4", "-q", "-F", "-L", "qganb-root", "-d", root, staging / "root.ext4", IMAGE_SIZE],
             log_path=scratch / "mkfs.log")
+        (staging / "root.ext4").chmod(0o600)  # it holds the guest's private host key
         _write(staging / "image.json", json.dumps({
             "suite": SUITE, "packages": GUEST_PACKAGES, "stock_rpm": stock.name, "kernel": kernel.name,
             "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
@@ -255,7 +256,12 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0) -> dict[str, flo
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir()
     overlay = state / "overlay.qcow2"
+    # The disk and what the guest writes over it hold its private host key: owner only (libvirt's
+    # dynamic ownership hands them to QEMU's user while the guest runs). Images made before this
+    # was so are tightened here.
+    image.disk.chmod(0o600)
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.disk, "-F", "raw", overlay])
+    overlay.chmod(0o600)
     xml = state / "domain.xml"
     xml.write_text(domain_xml(image, overlay, state / "console.log", port))
     known_hosts_path().write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")

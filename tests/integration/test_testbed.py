@@ -64,3 +64,11 @@ def test_down_leaves_nothing_running(testbed_guest) -> None:
     assert running.stdout == ""
     assert not (guest.testbed_dir() / "run").exists()
     guest.up()  # the session's other testbed tests need it running again
+
+
+def test_the_disks_holding_the_guests_host_key_are_owner_only(testbed_guest) -> None:
+    import stat
+
+    image, _ = testbed_guest
+    for disk in (image.disk, guest.testbed_dir() / "run" / "overlay.qcow2"):
+        assert stat.S_IMODE(disk.stat().st_mode) == 0o600, f"{disk} is readable by others"
