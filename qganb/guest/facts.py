@@ -17,6 +17,7 @@ from qganb.rpm.query import (
     installed_query_argv,
 )
 
+INSTALL_LOCK = "/run/qganb-install.lock"  # kept in step with install-transaction.sh
 # The booleans that decide what a confined qemu-ga (virt_qemu_ga_t) may do beyond its defaults.
 AGENT_BOOLEANS = ("virt_qemu_ga_read_nonsecurity_files", "virt_qemu_ga_run_unconfined", "virt_qemu_ga_manage_ssh")
 
@@ -65,6 +66,16 @@ def installed_package(ssh: SshClient, name: str) -> Nevra | None:
 def installed_header_digest(ssh: SshClient, name: str) -> str | None:
     """Tells the build the guest runs apart from another with the same NEVRA."""
     return _rpm_query(ssh, name, HEADER_DIGEST_QUERY)
+
+
+def running_install(ssh: SshClient) -> str | None:
+    """The state directory of an install transaction that holds the guest's lock, if one does."""
+    done = ssh.run(["readlink", INSTALL_LOCK], as_root=True, check=False)
+    holder = done.stdout.strip()
+    if done.returncode != 0 or not holder:
+        return None
+    alive = ssh.run(["test", "-d", holder], as_root=True, check=False).returncode == 0
+    return holder if alive else None  # a lock whose state is gone is stale: the next install takes it
 
 
 def installer(ssh: SshClient, wanted: str) -> str:

@@ -34,6 +34,7 @@ from qganb.errors import (
     ConnectionLost,
     DowngradeRefused,
     InstallError,
+    InstallLocked,
     InstallOutcomeUnknown,
     InstallRolledBack,
     NothingToResume,
@@ -42,7 +43,7 @@ from qganb.errors import (
     RpmQueryFailed,
 )
 from qganb.guest.agent_config import Blocked
-from qganb.guest.facts import GuestFacts, gather_facts, installed_header_digest
+from qganb.guest.facts import GuestFacts, gather_facts, installed_header_digest, running_install
 from qganb.guest.ssh import SshClient
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
 from qganb.process import LineSink
@@ -209,6 +210,14 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
 
     say(f"connecting to {ssh.target} (host key verified)")
     ssh.check_root()
+    holder = running_install(ssh)
+    if holder is not None:
+        # Checked first, before facts read in the middle of another install: the guest-side
+        # script takes the lock atomically when the transaction starts.
+        raise InstallLocked(
+            f"another qganb install is running on {ssh.target} (its state: {holder})",
+            "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
+            f"or read {holder}/log on the guest and remove {holder} there")
     facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans or [])
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")

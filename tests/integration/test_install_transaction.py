@@ -32,13 +32,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def stock_guest(testbed_guest):
-    """The testbed with its stock agent; afterwards, the stock agent must answer through virsh."""
+    """The testbed with its stock agent and no install leftovers (a failed test must not fail the
+    next); afterwards, the stock agent must answer through virsh and nothing may be left."""
+    on_testbed(["sh", "-c", "rm -rf /var/tmp/qganb-install.* /run/qganb-install.lock"])
     put_stock_agent_back()
     keep_rpm(guest.stock_agent_rpm())
     stock = installed_agent()
     yield stock
-    assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120), "the guest was left without an agent"
-    put_stock_agent_back()
+    put_stock_agent_back()  # waits until the agent answers through libvirt, or fails
     assert nothing_left_on_the_guest()
 
 
@@ -136,12 +137,12 @@ def test_sigterm_after_installed_rolls_back(stock_guest, patched_run) -> None:
 
 
 def test_without_a_previous_package_the_rollback_says_what_is_left(stock_guest, tmp_path: Path) -> None:
-    # An agent from elsewhere: the stock binary started by hand, no package, no unit.
+    # An agent from elsewhere: the stock binary run under a unit of another name, no package.
     on_testbed(["cp", "/usr/bin/qemu-ga", "/usr/local/bin/qemu-ga-elsewhere"])
     on_testbed(["systemctl", "stop", "qemu-guest-agent"])
     on_testbed(["rpm", "-e", "--nodeps", "qemu-guest-agent"])
     on_testbed(["systemctl", "daemon-reload"])
-    on_testbed(["setsid", "-f", "/usr/local/bin/qemu-ga-elsewhere", "-m", "virtio-serial",
+    on_testbed(["systemd-run", "--unit=qga-elsewhere", "/usr/local/bin/qemu-ga-elsewhere", "-m", "virtio-serial",
                 "-p", "/dev/virtio-ports/org.qemu.guest_agent.0"])
     try:
         assert wait_until(lambda: libvirt_host.agent_ping(guest.DOMAIN), 120)
@@ -153,7 +154,7 @@ def test_without_a_previous_package_the_rollback_says_what_is_left(stock_guest, 
         assert "an agent not from an RPM answers guest-ping" in message
         assert installed_agent() == ""
     finally:
-        on_testbed(["pkill", "-f", "/usr/local/bin/qemu-ga-elsewhere"], check=False)
+        on_testbed(["systemctl", "stop", "qga-elsewhere"], check=False)
         on_testbed(["rm", "-f", "/usr/local/bin/qemu-ga-elsewhere"])
 
 
