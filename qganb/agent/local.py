@@ -55,7 +55,8 @@ class LocalAgent:
         argv = [str(self.binary), "-m", "unix-listen", "-p", str(self.socket_path),
                 "-t", str(self.state_dir), *self.extra_args]
         if self.sandbox is not None:
-            argv = self.sandbox.argv(argv, shared=[self.workdir])
+            binary = self.binary.resolve()  # bound read-only at its own path: it may sit under /tmp
+            argv = self.sandbox.argv([str(binary), *argv[1:]], shared=[self.workdir], visible=[binary])
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           env={**os.environ, **self.env})

@@ -76,9 +76,10 @@ class Sandbox:
                 return self.layer / name / host_path[len(directory):].lstrip("/")
         raise ValueError(f"{host_path} is not under a writable directory of the sandbox")
 
-    def argv(self, command: Sequence[str], *, shared: Sequence[Path] = ()) -> list[str]:
+    def argv(self, command: Sequence[str], *, shared: Sequence[Path] = (), visible: Sequence[Path] = ()) -> list[str]:
         """bwrap's argv around `command`; `shared` directories are bound read-write at their own paths
-        (the agent's socket and state), after the throwaway ones so that they stay visible."""
+        (the agent's socket and state) and `visible` paths read-only (a binary unpacked under /tmp),
+        after the throwaway ones so that they stay visible."""
         self.wait()
         argv = [self.bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
                 "--unshare-ipc", "--unshare-uts", "--hostname", "qganb-sandbox",
@@ -87,6 +88,8 @@ class Sandbox:
             argv += ["--bind", str(self.layer / name), directory]
         for path in shared:
             argv += ["--bind", str(path), str(path)]
+        for path in visible:
+            argv += ["--ro-bind", str(path), str(path)]
         return [*argv, "--", *command]
 
     def run(self, command: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
