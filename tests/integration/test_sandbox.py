@@ -129,3 +129,39 @@ def test_the_cli_says_which_mode_it_used(qemu_trees) -> None:
                                str(qemu_trees["7.2"]), *flags], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"agent: {said}" in done.stdout
+
+
+SLOW = """\
+command: guest-slow-probe
+doc: Answers after two seconds.
+returns:
+  doc: how long it slept
+  struct:
+    name: GuestSlowProbe
+    doc: Result of guest-slow-probe.
+    fields:
+      - {name: seconds, type: int, doc: the seconds slept}
+implementation:
+  posix: |
+    GuestSlowProbe *result = g_new0(GuestSlowProbe, 1);
+
+    g_usleep(2 * G_USEC_PER_SEC);
+    result->seconds = 2;
+    return result;
+verify:
+  cases:
+    - name: answers within half a second
+      timeout: 0.5
+      expect: {seconds: 2}
+    - name: answers when given the time
+      expect: {seconds: 2}
+"""
+
+
+def test_a_slow_command_is_reported_as_slow_and_the_agent_goes_on(qemu_trees, tmp_path: Path) -> None:
+    recipe = parse_recipe(SLOW, tmp_path / "guest-slow-probe.yaml")
+    report = validate_recipes(qemu_trees["7.2"], [recipe])
+    slow, patient = report.cases
+    assert not slow.passed and slow.got == "no answer within 0.5 s"
+    assert slow.problem.startswith("slow: ") and "raise the case's `timeout`" in slow.problem
+    assert patient.passed, "a late answer to the slow case must not be taken for the next case's"
