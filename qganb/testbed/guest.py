@@ -86,6 +86,7 @@ def testbed_dir() -> Path:
 
 
 AGENT_PACKAGE = "qemu-guest-agent"
+REBUILD_LOG = "rebuild.log"  # kept beside a stock build: what its %prep and %build did
 
 
 def stock_agent_rpm(on_line: LineSink | None = None) -> Path:
@@ -104,8 +105,9 @@ def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
         return source
     final = testbed_dir() / f"stock-{sha256_of(source)[:16]}"
     built = sorted(final.glob("*.rpm"))
-    if built:
+    if built and (final / REBUILD_LOG).is_file():
         return built[0]
+    shutil.rmtree(final, ignore_errors=True)  # made before builds kept their log
     scratch = Path(tempfile.mkdtemp(prefix=".stock-", dir=testbed_dir()))
     try:
         packages = rebuild_srpm(source, scratch / "rpmbuild", log=scratch / "rebuild.log", on_line=on_line)
@@ -117,6 +119,7 @@ def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
         staging = scratch / "result"
         staging.mkdir()
         shutil.move(str(agent[0]), staging / agent[0].name)
+        shutil.move(str(scratch / "rebuild.log"), staging / REBUILD_LOG)
         os.replace(staging, final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -148,8 +151,9 @@ def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
 
 
 def _image_key(stock_rpm: Path) -> str:
-    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name,
-                           sha256_of(stock_rpm)])
+    # The stock build is named by its src.rpm's digest (stock_rpm): an input, stable across rebuilds,
+    # where the binary RPM's own bytes change with every build time.
+    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name, stock_rpm.parent.name])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
