@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from qganb.errors import TreeError
+from qganb.recipes.has_flags import ResultFlagSetters
 from qganb.recipes.model import INTEGER_RANGES, INTEGER_TYPES, Member, Recipe, c_name
 from qganb.recipes.schema import begin_marker, end_marker
 
@@ -168,8 +169,12 @@ class CBlock:
     helpers_lines: int
 
 
-def render_linux_block(recipe: Recipe, proto: Prototype, *, guard_linux: bool) -> CBlock:
-    """The command's implementation; with `guard_linux`, non-Linux POSIX builds get a stub."""
+def render_linux_block(recipe: Recipe, proto: Prototype, *, guard_linux: bool,
+                       setters: ResultFlagSetters | None = None) -> CBlock:
+    """The command's implementation; with `guard_linux`, non-Linux POSIX builds get a stub.
+
+    With `setters`, the body becomes a static function and the command sets the result's has_
+    flags after it returns (see `qganb.recipes.has_flags`)."""
     impl = recipe.model.implementation
     lines = [begin_marker(recipe.command, "/*") + " */"]
     if guard_linux:
@@ -181,31 +186,57 @@ def render_linux_block(recipe: Recipe, proto: Prototype, *, guard_linux: bool) -
         lines.append("")
         helpers_start = len(lines)
         lines += helpers
-    lines += ["", proto.declaration, "{"]
-    lines += has_flag_preamble(recipe.model.arguments, proto)
-    lines += constraint_checks(recipe.model.arguments, proto)
-    body = _indent_body(impl.posix)
-    body_start = len(lines)
+    lines.append("")
+    offset, body = _command_function(recipe, proto, impl.posix, setters)
+    body_start = len(lines) + offset
     lines += body
-    lines.append("}")
     if guard_linux:
         lines += ["#else", *_stub(recipe, proto, "non-Linux guests"), "#endif"]
     lines.append(end_marker(recipe.command, "/*") + " */")
-    return CBlock("\n".join(lines) + "\n", body_start, len(body), helpers_start, len(helpers))
+    return CBlock("\n".join(lines) + "\n", body_start, len(_indent_body(impl.posix)), helpers_start, len(helpers))
 
 
-def render_windows_block(recipe: Recipe, proto: Prototype) -> str:
+def render_windows_block(recipe: Recipe, proto: Prototype, setters: ResultFlagSetters | None = None) -> str:
     impl = recipe.model.implementation
-    lines = [begin_marker(recipe.command, "/*") + " */", proto.declaration, "{"]
+    lines = [begin_marker(recipe.command, "/*") + " */"]
     if impl.windows is not None:
-        lines += has_flag_preamble(recipe.model.arguments, proto)
-        lines += constraint_checks(recipe.model.arguments, proto)
-        lines += _indent_body(impl.windows)
-        lines.append("}")
+        lines += _command_function(recipe, proto, impl.windows, setters)[1]
     else:
-        lines = lines[:1] + _stub(recipe, proto, "Windows guests")
+        lines += _stub(recipe, proto, "Windows guests")
     lines.append(end_marker(recipe.command, "/*") + " */")
     return "\n".join(lines) + "\n"
+
+
+def body_function_name(recipe: Recipe) -> str:
+    return f"qganb_{c_name(recipe.command)}_body"
+
+
+def _command_function(recipe: Recipe, proto: Prototype, body: str,
+                      setters: ResultFlagSetters | None) -> tuple[int, list[str]]:
+    """(offset of the first body line, lines) of the command: the recipe's body under the tree's
+    prototype; with `setters`, in a static function that the command calls before setting flags."""
+    inner = proto if setters is None else Prototype(proto.return_type, body_function_name(recipe), proto.params)
+    lines = [("static " if setters is not None else "") + inner.declaration, "{"]
+    lines += has_flag_preamble(recipe.model.arguments, proto)
+    lines += constraint_checks(recipe.model.arguments, proto)
+    offset = len(lines)
+    lines += _indent_body(body)
+    lines.append("}")
+    if setters is None:
+        return offset, lines
+    # Chosen so it cannot shadow an argument.
+    result = next(n for n in ("result", "ret", "qganb_result") if n not in proto.param_names())
+    forwarded = ", ".join([n for _, n in proto.params] + ["errp"])
+    setter_lines = setters.lines()
+    head = ["/* QAPI sends an optional member only when its has_ flag is set. Up to QEMU 7.2 every",
+            " * optional member has one, from 8.0 only lists and scalars do: the command sets the flag",
+            " * of each str, struct and list the body filled in, so one body fits every version. */",
+            *setter_lines, ""]
+    wrapper = ["", proto.declaration, "{",
+               f"    {proto.return_type}{'' if proto.return_type.endswith('*') else ' '}{result} = "
+               f"{inner.name}({forwarded});",
+               "", f"    {setters.call(result)}", f"    return {result};", "}"]
+    return len(head) + offset, head + lines + wrapper
 
 
 def _stub(recipe: Recipe, proto: Prototype, where: str) -> list[str]:

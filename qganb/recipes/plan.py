@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qganb.errors import TreeError
-from qganb.recipes import c_code
+from qganb.errors import RecipeError, TreeError
+from qganb.recipes import c_code, has_flags
 from qganb.recipes import schema as qapi_schema
 from qganb.recipes.model import (
     BUILTIN_TYPES,
@@ -28,6 +28,7 @@ from qganb.recipes.model import (
     find_type_use,
     recipe_type_references,
 )
+from qganb.recipes.qapi_types import CStruct, read_structs
 from qganb.recipes.qemu_tree import SCHEMA, QemuTree, declarations_in
 
 # The generator takes a second or two; a minute means it is stuck.
@@ -266,16 +267,19 @@ def plan_edits(tree: QemuTree, recipes: list[Recipe]) -> EditPlan:
         raise _qapi_error(tree, error, blocks)
     plan.header = headers.commands
 
+    structs = read_structs(headers.types)
     for r, schema_line, block in blocks:
         proto = c_code.parse_prototype(headers.commands, r.c_command)
-        _check_c_names(tree, r, proto, headers.types)
-        c_block = c_code.render_linux_block(r, proto, guard_linux=not tree.uses_if_conditions)
+        _check_c_names(tree, r, proto, structs)
+        _check_result_flags(tree, r, proto, structs)
+        setters = has_flags.result_flag_setters(r.c_command.removeprefix("qmp_"), proto.return_type, structs)
+        c_block = c_code.render_linux_block(r, proto, guard_linux=not tree.uses_if_conditions, setters=setters)
         text, c_line = qapi_schema.put_block(plan.files[linux], r.command, c_block.text, "/*")
         plan.files[linux] = text
         windows_file = None
         if not tree.uses_if_conditions or r.model.implementation.windows is not None:
             text, _ = qapi_schema.put_block(plan.files[windows], r.command,
-                                            c_code.render_windows_block(r, proto), "/*")
+                                            c_code.render_windows_block(r, proto, setters), "/*")
             plan.files[windows] = text
             windows_file = windows
         plan.applied.append(AppliedRecipe(r, proto, schema_line, block.origins, linux, c_line, c_block, windows_file))
@@ -286,15 +290,7 @@ def plan_edits(tree: QemuTree, recipes: list[Recipe]) -> EditPlan:
     return plan
 
 
-def _struct_members(types_header: str, struct: str) -> set[str]:
-    """Member names of `struct Name { ... };` in a generated qga-qapi-types.h."""
-    match = re.search(rf"^struct {re.escape(struct)} {{\n(?P<body>.*?)^}};", types_header, re.M | re.S)
-    if match is None:
-        return set()
-    return set(re.findall(r"(\w+)(?:\[\w*\])?;\s*$", match.group("body"), re.M))
-
-
-def _check_c_names(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype, types_header: str) -> None:
+def _check_c_names(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype, structs: dict[str, CStruct]) -> None:
     """The generated C names must be the ones the recipe's C and qganb's checks use.
 
     They differ when the tree's generator protects fewer words than qganb assumes (QEMU 5.2 leaves
@@ -305,7 +301,8 @@ def _check_c_names(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype, type
     for i, t in enumerate(recipe.model.all_types):
         base: tuple[str | int, ...] = ("types", i, "fields") if t in recipe.model.types \
             else ("returns", "struct", "fields")
-        fields = _struct_members(types_header, t.name)
+        struct = structs.get(t.name)
+        fields = {m.name for m in struct.members} if struct is not None else set()
         if fields:  # an unreadable struct is left to the compiler rather than guessed at
             groups.append((base, t.fields, fields))
     for where, members, emitted in groups:
@@ -320,6 +317,24 @@ def _check_c_names(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype, type
                 f"`{plain}` is a macro or keyword there, so the generated code cannot work",
                 f"rename it; QEMU {tree.version_text} cannot have a member called {member.name!r}",
                 *where, index, "name")
+
+
+def _check_result_flags(tree: QemuTree, recipe: Recipe, proto: c_code.Prototype,
+                        structs: dict[str, CStruct]) -> None:
+    """Refuse `->has_x` for a member whose flag this tree's generator no longer emits (QEMU 8.0 and
+    later, optional str and struct members): the line would not compile, and qganb sets these flags
+    itself on older trees, so the recipe never needs it."""
+    impl = recipe.model.implementation
+    for key, text in (("helpers", impl.helpers), ("posix", impl.posix), ("windows", impl.windows)):
+        if text is None:
+            continue
+        for line, member, struct in has_flags.stale_flag_uses(text, proto.return_type, structs):
+            raise RecipeError(
+                recipe.path, recipe.value_line(("implementation", key), line), f"implementation.{key}",
+                f"line {line} uses `has_{member}`, which QEMU {tree.version_text}'s {struct} does not have: "
+                f"from QEMU 8.0 an optional str or struct member is present exactly when its pointer is not NULL",
+                f"remove the has_{member} line; qganb sets has_ flags from the pointers on QEMU before 8.0, "
+                "so the body works on every version without it")
 
 
 def _relocate(applied: AppliedRecipe, text: str) -> AppliedRecipe:
