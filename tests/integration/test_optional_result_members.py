@@ -23,8 +23,6 @@ OWN_FLAG = "    result->detail->label = has_label ? g_strdup(label) : NULL;\n"
 
 
 def _tree(series: str, qemu_trees: dict[str, Path]) -> Path:
-    if series not in qemu_trees:
-        pytest.skip(f"no QEMU {series} tree among the test trees (tests/conftest.py SERIES)")
     return qemu_trees[series]
 
 
