@@ -12,9 +12,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from qganb.errors import BuildFailed, CommandFailed
+from qganb.errors import BuildFailed, CommandFailed, MissingBuildDependency, QganbError
 from qganb.process import LineSink, require_tool, run
-from qganb.rpm import build_host
+from qganb.rpm import build_host, build_requires
 from qganb.rpm.compiler_cache import compiler_cache_env
 from qganb.rpm.query import nevra_of
 
@@ -36,6 +36,27 @@ def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
     if "Failed build dependencies" in log_text:
         return ("rpmbuild stopped on missing BuildRequires", "install them or build with nodeps")
     return ("rpmbuild failed", "read the last lines of the log above")
+
+
+def _missing_dependency(failure: CommandFailed, log_text: str, spec: Path,
+                        rpm_args: list[str]) -> MissingBuildDependency | None:
+    """The error for a configure that stopped on a missing dependency, tied to the spec's
+    BuildRequires and this host's package; None when the build failed for another reason."""
+    miss = build_requires.configure_miss(log_text)
+    if miss is None:
+        return None
+    try:
+        requirements = build_requires.spec_build_requires(spec, rpm_args)
+    except QganbError:
+        requirements = []  # the message can still name the package, just not the spec's line
+    found = build_requires.explain_miss(miss, requirements)
+    if build_requires.host_family() == "debian":
+        packages = list(found.debian)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *packages] if packages else None
+    else:
+        packages = [found.rpm_name] if found.rpm_name else []
+        install = ["dnf", "install", "-y", *packages] if packages else None
+    return MissingBuildDependency(failure, miss.message, found.spec_entry, found.rpm_name, packages, install)
 
 
 def swap_in(new: Path, final: Path) -> None:
@@ -74,7 +95,11 @@ def build_rpms(spec: Path, topdir: Path, *, dist: str | None, nodeps: bool, log:
         try:
             run(["rpmbuild", mode, *deps, *host, *outputs, spec], env=env, log_path=log, on_line=on_line)
         except CommandFailed as exc:
-            problem, fix = _diagnose(log.read_text(errors="replace"), patch_name)
+            log_text = log.read_text(errors="replace")
+            missing = _missing_dependency(exc, log_text, spec, host)
+            if missing is not None:
+                raise missing from exc
+            problem, fix = _diagnose(log_text, patch_name)
             raise BuildFailed(exc, f"{problem}: `rpmbuild {mode}` exited with status {exc.returncode}", fix) from exc
     for final in results:
         swap_in(staging / final.name, final)
