@@ -98,7 +98,41 @@ class ValidationFailed(QganbError):
     """A recipe applied, but a check (QAPI generator, build, verify case) failed."""
 
 
+class ConfigureFailed(QganbError):
+    """QEMU's configure stopped: the build host lacks something, the recipe is not involved."""
+
+    def __init__(self, version: str, reason: list[str], failure: CommandFailed) -> None:
+        self.reason = reason
+        self.failure = failure
+        super().__init__(
+            f"configure failed for QEMU {version}: " + " ".join(reason),
+            "install the development package it names on this build host (`make setup` installs the ones "
+            f"qganb knows for every supported QEMU), then run again; full log: {failure.log_path}")
+
+    def details(self) -> str:
+        return self.failure.details()
+
+
+class BuildSystemFailed(QganbError):
+    """make/ninja failed without a compiler error: the tree or the host, not the recipe's C."""
+
+    def __init__(self, version: str, failure: CommandFailed) -> None:
+        self.failure = failure
+        last = next((line for line in reversed(failure.tail) if line.strip()), "no output")
+        super().__init__(
+            f"the build system stopped on QEMU {version} without a compiler error in any file: {last.strip()}",
+            "this is not in the recipe's C: check the tree is complete and that the build tools named in the "
+            f"log are installed; full log: {failure.log_path}")
+
+    def details(self) -> str:
+        return self.failure.details()
+
+
 # --- RPM work: fetch, prep, diff, spec, build ----------------------------------------------------
+
+class DownloadFailed(QganbError):
+    """An http(s) download failed or was refused (a redirect that drops TLS)."""
+
 
 class FetchError(QganbError):
     """The source RPM could not be fetched or is not a usable source RPM."""
@@ -358,6 +392,10 @@ class UnknownSpecStyle(FixtureError):
 
 class SourceDownloadFailed(FixtureError):
     pass
+
+
+class SourceMissing(FixtureError):
+    """A fixture's QEMU source is neither cached nor reachable where the user pointed."""
 
 
 class FixtureBuildFailed(FixtureError):

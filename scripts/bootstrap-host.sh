@@ -10,6 +10,8 @@ packages=(
   python3 python3-venv python3-pip
   # building qemu-ga from QEMU sources
   gcc make ninja-build meson pkg-config libglib2.0-dev flex bison ccache
+  # what CentOS 7's qemu-guest-agent 2.12 spec builds with (its BuildRequires, mapped to Debian)
+  zlib1g-dev libudev-dev systemtap-sdt-dev texinfo libgoogle-perftools-dev
   # the testbed: libvirt + QEMU (TCG), a Debian guest image, OpenSSH
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd

@@ -1,4 +1,5 @@
-"""Shared fixtures: real QEMU source trees from the same Debian sources as the fixture src.rpms."""
+"""Shared fixtures: real QEMU source trees from the same sources as the fixture src.rpms (Debian's
+source packages; the upstream 2.12.0 tarball from ../shared/fixtures)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from qganb import paths
 from qganb.process import run
 from qganb.testbed import qemu_source
-from qganb.testbed.debian_sources import PrivateApt
+from qganb.testbed.source_origin import orig_tarball
 
-SERIES = ["5.2", "7.2", "10.0"]
+SERIES = ["2.12", "5.2", "7.2", "10.0"]
 
 
 def _git(tree: Path, *args: str) -> str:
@@ -21,12 +22,11 @@ def _git(tree: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Unpacked QEMU 5.2, 7.2 and 10.0 trees, each committed as a git baseline."""
-    apt = PrivateApt(paths.cache_dir() / "debian")
+    """Unpacked QEMU 2.12, 5.2, 7.2 and 10.0 trees, each committed as a git baseline."""
     trees: dict[str, Path] = {}
     for series in SERIES:
-        orig = apt.resolve(series)
-        source = qemu_source.prepare(orig, apt.fetch(orig), paths.cache_dir() / "qemu")
+        orig, orig_path = orig_tarball(series)
+        source = qemu_source.prepare(orig, orig_path, paths.cache_dir() / "qemu")
         where = tmp_path_factory.mktemp(f"qemu-{series}")
         run(["tar", "--no-same-owner", "-xf", source.tarball, "-C", where])
         tree = where / f"qemu-{source.version}"

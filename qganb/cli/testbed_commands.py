@@ -11,7 +11,7 @@ from qganb.cli.common import stderr_line
 def _testbed_srpm(args: argparse.Namespace) -> int:
     from qganb.testbed.fixture_srpm import build_fixture_srpm
 
-    fixture = build_fixture_srpm(args.qemu, args.style, refresh=args.refresh,
+    fixture = build_fixture_srpm(args.qemu, args.style, refresh=args.refresh, source=args.source,
                                  on_line=stderr_line if args.verbose else None)
     print(fixture.path)
     return 0
@@ -20,7 +20,7 @@ def _testbed_srpm(args: argparse.Namespace) -> int:
 def _testbed_tree(args: argparse.Namespace) -> int:
     from qganb.testbed.source_tree import unpacked_tree
 
-    print(unpacked_tree(args.qemu, refresh=args.refresh))
+    print(unpacked_tree(args.qemu, refresh=args.refresh, source=args.source))
     return 0
 
 
@@ -67,6 +67,11 @@ def _testbed_down(args: argparse.Namespace) -> int:
     return 0
 
 
+SOURCE_HELP = ("for series no Debian suite carries (2.12): the upstream tarball, or the directory or URL "
+               "holding it (checked against its pinned sha256); default $QGANB_QEMU_SOURCES, else "
+               "../shared/fixtures beside the checkout")
+
+
 def add_commands(commands: Any) -> None:
     from qganb.testbed.catalog import STYLES, supported_series
 
@@ -76,7 +81,8 @@ def add_commands(commands: Any) -> None:
     srpm = testbed_commands.add_parser(
         "srpm",
         help="build (or reuse) a qemu-guest-agent fixture src.rpm and print its path",
-        description="Build a qemu-guest-agent src.rpm from Debian's copy of upstream QEMU, with a spec in a "
+        description="Build a qemu-guest-agent src.rpm from Debian's copy of upstream QEMU (or, for 2.12, the "
+        "upstream release tarball), with a spec in a "
         "real distro style and downstream patches. Results are cached by content; asking again is instant.",
     )
     srpm.add_argument("--qemu", required=True, metavar="VERSION",
@@ -84,6 +90,7 @@ def add_commands(commands: Any) -> None:
     srpm.add_argument("--style", required=True, metavar="STYLE",
                       help="spec style: " + "; ".join(f"{s.name} ({s.description})" for s in STYLES.values()).replace("%", "%%"))
     srpm.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
+    srpm.add_argument("--source", metavar="PATH|URL", help=SOURCE_HELP)
     srpm.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
     srpm.set_defaults(handler=_testbed_srpm)
     tree = testbed_commands.add_parser(
@@ -92,6 +99,7 @@ def add_commands(commands: Any) -> None:
         "to preview and validate recipes on. Treat it as read-only; `recipe apply` wants a copy.")
     tree.add_argument("--qemu", required=True, metavar="VERSION", help=f"QEMU series: {', '.join(supported_series())}")
     tree.add_argument("--refresh", action="store_true", help="re-read Debian's source indexes first")
+    tree.add_argument("--source", metavar="PATH|URL", help=SOURCE_HELP)
     tree.set_defaults(handler=_testbed_tree)
     up = testbed_commands.add_parser(
         "up", help="boot the test guest (a libvirt TCG domain with the stock agent), building its image once",

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from qganb.errors import CommandFailed
+from qganb.errors import CommandFailed, ConfigureFailed
 from qganb.process import LineSink, require_tool, run
 from qganb.recipes.qemu_tree import QemuTree
 from qganb.rpm import build_host
@@ -30,11 +30,16 @@ def configure_flags(version: tuple[int, int, int], python: str) -> list[str]:
     """Flags that configure a qemu-ga-only build of this QEMU version.
 
     `python` is used from 8.1, where configure finds meson through it (it must carry meson >= 1.5
-    for 9.x/10.x); earlier meson-based versions take Debian's meson with --meson=meson.
+    for 9.x/10.x), and before 5.2, whose configure runs the QAPI generator with it; the meson-based
+    versions in between take Debian's meson with --meson=meson.
     """
     if version < (5, 2):
-        # 2.12 .. 5.1 build the agent with make; tools must be on for the agent to be built.
-        return ["--target-list=", "--enable-tools", "--enable-guest-agent", "--disable-docs", "--disable-werror"]
+        # 2.12 .. 5.1 build the agent with make, as a target of its own: with tools or system
+        # emulation on, configure wants pixman; without --disable-capstone make descends into the
+        # bundled capstone, whose generated tables an upstream tarball may lack (FIELD-NOTES §1).
+        # Its configure runs `python` unless told: name the interpreter (3.x works from 2.12 on).
+        return ["--target-list=", "--disable-system", "--disable-user", "--disable-tools", "--enable-guest-agent",
+                "--disable-docs", "--disable-werror", "--disable-capstone", f"--python={python}"]
     if version < (6, 0):
         # 5.2 builds the agent only with tools enabled; dfsg tarballs drop the bundled meson.
         return ["--meson=meson", "--enable-tools", "--disable-system", "--disable-user",
@@ -53,6 +58,24 @@ class BuildResult:
     binary: Path
     log_path: Path
     warnings: list[str]
+    compiled: list[str]  # the C files this build compiled: after a recipe edit, only the edited ones
+
+
+# make's quiet rule lines ("  CC      qga/commands-posix.o") and ninja's ("[2/5] Compiling C object
+# qga/qemu-ga.p/commands-posix.c.o"), reduced to the C file.
+_COMPILED_LINE = re.compile(r"^\s*(?:CC\s+(?P<make>\S+)\.o|\[\d+/\d+\] Compiling C object (?P<ninja>\S+)\.c\.o)\s*$")
+
+
+def compiled_files(output: str) -> list[str]:
+    found = []
+    for line in output.splitlines():
+        m = _COMPILED_LINE.match(line)
+        if m and m.group("make"):
+            found.append(m.group("make") + ".c")
+        elif m and m.group("ninja"):
+            directory, _, name = m.group("ninja").rpartition("/")
+            found.append(f"{directory.split('.p', 1)[0].rsplit('/', 1)[0]}/{name}.c" if directory else name + ".c")
+    return found
 
 
 _COMPILER_LINE = re.compile(r"^(?:\.\./)*(?P<path>(?:[\w.+-]+/)*[\w.+-]+\.[ch]):(?P<line>\d+):(?:\d+:)? (?P<kind>error|warning): (?P<msg>.*)$")
@@ -79,6 +102,17 @@ def missing_blobs(tree: Path) -> list[str]:
     return [n for n in re.findall(r"'([^']+)'", match.group(1)) if not (tree / "pc-bios" / n).exists()]
 
 
+def configure_problem(tail: list[str]) -> list[str]:
+    """The lines where configure says what stopped it: its `ERROR:` paragraph (both the shell
+    configure of 2.12..5.1 and meson's), else the last lines."""
+    for index in range(len(tail) - 1, -1, -1):
+        if re.match(r"\s*(?:\S+:\d+:\d+: )?ERROR:", tail[index]):
+            block = [tail[index].strip()]
+            block += [line.strip() for line in tail[index + 1:index + 4] if line.strip()]
+            return block
+    return [line.strip() for line in tail[-5:] if line.strip()]
+
+
 class QgaBuild:
     """A build directory for one tree; configure runs only when its inputs changed."""
 
@@ -94,7 +128,10 @@ class QgaBuild:
         return compiler_cache_env(self.build_dir.parent) if cached else {}
 
     def _configure_argv(self) -> list[str]:
-        python = str(build_host.meson_python(self.log_path)) if self.tree.version >= (8, 1) else ""
+        if self.tree.version >= (8, 1):
+            python = str(build_host.meson_python(self.log_path))
+        else:
+            python = shutil.which("python3") or "python3"
         return [str(self.tree.root / "configure"), *configure_flags(self.tree.version, python)]
 
     def _stamp(self, argv: list[str]) -> str:
@@ -111,8 +148,10 @@ class QgaBuild:
         if self.build_dir.exists():
             shutil.rmtree(self.build_dir)
         self.build_dir.mkdir(parents=True)
-        run(argv, cwd=self.build_dir, env=self._env(), log_path=self.log_path, on_line=on_line,
-            fix="read the configure output above; a missing build dependency is the usual cause (make setup)")
+        try:
+            run(argv, cwd=self.build_dir, env=self._env(), log_path=self.log_path, on_line=on_line)
+        except CommandFailed as exc:
+            raise ConfigureFailed(self.tree.version_text, configure_problem(exc.tail), exc) from exc
         stamp_file.write_text(self._stamp(argv))
         self.configured_now = True
         return True
@@ -138,7 +177,8 @@ class QgaBuild:
                 f.seek(start)
                 self.last_output = f.read()
         return BuildResult(binary, self.log_path, [
-            f"{p}:{n}: {m}" for p, n, _, m in compiler_messages(self.last_output, "warning")])
+            f"{p}:{n}: {m}" for p, n, _, m in compiler_messages(self.last_output, "warning")],
+            compiled_files(self.last_output))
 
 
 __all__ = ["BuildResult", "CommandFailed", "QgaBuild", "compiler_messages", "configure_flags", "missing_blobs"]

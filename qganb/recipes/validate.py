@@ -15,7 +15,7 @@ from pathlib import Path
 from qganb import paths
 from qganb.agent.local import LocalAgent
 from qganb.agent.sandbox import DESCRIPTION, UNSANDBOXED, Sandbox
-from qganb.errors import AgentNotConnected, CommandFailed, ValidationFailed
+from qganb.errors import AgentNotConnected, BuildSystemFailed, CommandFailed, ValidationFailed
 from qganb.process import LineSink
 from qganb.recipes.cases import CaseResult, judge
 from qganb.recipes.model import Recipe
@@ -32,6 +32,7 @@ class ValidationReport:
     commands: list[str]
     configured: bool = False
     build_seconds: float = 0.0
+    compiled: list[str] = field(default_factory=list)
     binary: Path | None = None
     cases: list[CaseResult] = field(default_factory=list)
     sandbox: str = UNSANDBOXED  # how the agent ran: said on every run
@@ -109,13 +110,18 @@ def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, lay
         output = getattr(build, "last_output", "") or "\n".join(exc.tail)
         mapped = _map_diagnostics(output, plan, "error")
         raw = [f"{p}:{n}: error: {m}" for p, n, _, m in compiler_messages(output, "error")]
-        lines = mapped or raw or exc.tail[-15:]
+        if not mapped and not raw:
+            raise BuildSystemFailed(tree.version_text, exc) from exc
+        fix = (f"fix the C in the recipe at the lines shown (full log: {build.log_path})" if mapped else
+               "no error is on a line the recipe wrote: if the recipe declares or calls what these lines name, fix "
+               f"it there; otherwise this tree does not compile with this host's compiler (full log: {build.log_path})")
         raise ValidationFailed(
             f"qemu-ga does not build with {', '.join(report.commands)} on QEMU {tree.version_text}:\n  "
-            + "\n  ".join(lines),
-            f"fix the C in the recipe at the lines shown (full log: {build.log_path})",
+            + "\n  ".join(mapped or raw),
+            fix,
         ) from exc
     report.build_seconds = time.monotonic() - start
+    report.compiled = result.compiled
     report.binary = result.binary
     warnings = _map_diagnostics(build.last_output, plan, "warning")
     if warnings:

@@ -14,6 +14,24 @@ SERIES_SUITES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 @dataclass(frozen=True)
+class UpstreamRelease:
+    """A QEMU release no Debian suite here carries: the upstream tarball, pinned by its digest."""
+
+    series: str
+    version: str
+    filename: str
+    sha256: str
+    distro: str  # who ships it, for messages
+
+
+# QEMU series -> the upstream release tarball the user supplies (a path or URL; FIELD-NOTES §1).
+UPSTREAM_RELEASES: dict[str, UpstreamRelease] = {
+    "2.12": UpstreamRelease("2.12", "2.12.0", "qemu-2.12.0.tar.xz",
+                            "272d5882980eb93f0014789d77edfd33a59b99fbc2c392b73ad4ae104d6b497e", "CentOS 7"),
+}
+
+
+@dataclass(frozen=True)
 class SpecStyle:
     name: str
     dist: str  # the %{dist} the src.rpm is built with, as the distro's build system would
@@ -34,4 +52,4 @@ STYLES: dict[str, SpecStyle] = {
 
 
 def supported_series() -> list[str]:
-    return list(SERIES_SUITES)
+    return [*UPSTREAM_RELEASES, *SERIES_SUITES]

@@ -17,9 +17,18 @@ BLOCKED_BY_DEFAULT = (
 
 
 # The QEMU version each series' fixture is built from, for the shared configure table.
-SERIES_VERSION = {"5.2": (5, 2, 0), "7.2": (7, 2, 0), "10.0": (10, 0, 0)}
+SERIES_VERSION = {"2.12": (2, 12, 0), "5.2": (5, 2, 0), "7.2": (7, 2, 0), "10.0": (10, 0, 0)}
 MESON_MINIMUM = {"5.2": "0.55.0", "7.2": "0.61.3", "10.0": "1.5.0"}
+# What CentOS 7's qemu-guest-agent spec (2.12.0-3.el7) declares, in its order (FIELD-NOTES §1):
+# the build host must map these to its own packages (gperftools-devel for --enable-tcmalloc).
+EL7_MAKE_BUILDREQUIRES = ("zlib-devel", "glib2-devel", "systemd", "systemd-devel", "python", "systemtap-sdt-devel",
+                          "perl-podlators", "texinfo", "gperftools-devel")
 _COMMON_FLAGS = ["--prefix=%{_prefix}", "--sysconfdir=%{_sysconfdir}", "--localstatedir=%{_localstatedir}"]
+
+
+def uses_make(series: str) -> bool:
+    """2.12 .. 5.1 build with configure + make, the rest with meson + ninja."""
+    return SERIES_VERSION[series] < (5, 2, 0)
 
 
 def check_style(name: str) -> SpecStyle:
@@ -78,20 +87,47 @@ def _blocklist_assignment(style: SpecStyle, source: PreparedSource) -> str:
     return f"{style.blocklist_variable}={BLOCKED_BY_DEFAULT}"
 
 
+def _el7_build(source: PreparedSource) -> dict[str, str]:
+    """The el7 template's build system parts: CentOS 7's own make build for 2.12, meson after."""
+    if uses_make(source.series):
+        return {
+            "BUILDREQUIRES": "%global have_tcmalloc 1\n\n" + "".join(
+                f"BuildRequires: {name}\n" for name in EL7_MAKE_BUILDREQUIRES if name != "gperftools-devel")
+            + "%if 0%{?have_tcmalloc}\nBuildRequires: gperftools-devel\n%endif\n",
+            "BUILD_COMMAND": "make -C build %{?_smp_mflags} V=1 qemu-ga",
+            "BINARY": "build/qemu-ga",
+            "README": "README",
+        }
+    return {
+        "BUILDREQUIRES": "".join(f"BuildRequires: {name}\n" for name in (
+            "gcc", f"meson >= {MESON_MINIMUM[source.series]}", "ninja-build", "glib2-devel", "python3",
+            "systemd-units")),
+        "BUILD_COMMAND": "ninja -C build %{?_smp_mflags} qga/qemu-ga",
+        "BINARY": "build/qga/qemu-ga",
+        "README": "README.rst",
+    }
+
+
 def render_spec(style: SpecStyle, source: PreparedSource) -> str:
+    if uses_make(source.series) and style.name != "el7":
+        raise UnknownSpecStyle(f"QEMU {source.series} is packaged in the el7 style only (it is CentOS 7's QEMU)",
+                               "use --style el7")
     # 8.1+ configure finds meson through --python: the build host defines %{__python3} to suit.
     flags = [*_COMMON_FLAGS, *configure_flags(SERIES_VERSION[source.series], "%{__python3}")]
-    configure = " \\\n".join(f"  {flag}" for flag in flags)
+    if uses_make(source.series):
+        flags.append("%{?have_tcmalloc:--enable-tcmalloc}")
     text = _template(f"{style.name}.spec.in")
-    if style.name != "el7":
-        text = text.replace("@PATCH_LINES@\n", "")
-    return _fill(text, {
+    values = {
         "VERSION": source.version,
         "PATCH_TAGS": _patch_tags(style, source.patches),
-        "PATCH_LINES": _patch_lines(style, source.patches),
-        "CONFIGURE_FLAGS": configure,
-        "MESON_BUILDREQUIRES": f"meson >= {MESON_MINIMUM[source.series]}",
-    })
+        "CONFIGURE_FLAGS": " \\\n".join(f"  {flag}" for flag in flags),
+    }
+    if style.name == "el7":
+        values |= {"PATCH_LINES": _patch_lines(style, source.patches), **_el7_build(source)}
+    else:
+        text = text.replace("@PATCH_LINES@\n", "")
+        values["MESON_BUILDREQUIRES"] = f"meson >= {MESON_MINIMUM[source.series]}"
+    return _fill(text, values)
 
 
 def render_sources(style: SpecStyle, source: PreparedSource) -> dict[str, bytes]:

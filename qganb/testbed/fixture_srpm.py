@@ -22,7 +22,7 @@ from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host
 from qganb.rpm.query import nevra_of
 from qganb.testbed import fixture_specs, qemu_source
-from qganb.testbed.debian_sources import PrivateApt, check_series
+from qganb.testbed.source_origin import orig_tarball
 
 FIXTURE_FORMAT = 1
 SPEC_NAME = "qemu-guest-agent.spec"
@@ -54,20 +54,19 @@ def fixture_key(style: str, source: qemu_source.PreparedSource, spec: str, extra
     return h.hexdigest()[:16]
 
 
-def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
+def build_fixture_srpm(series: str, style: str, *, refresh: bool = False, source: str | None = None,
                        on_line: LineSink | None = None) -> FixtureSrpm:
-    """The fixture src.rpm for QEMU `series` packaged in `style`, built when not cached."""
-    check_series(series)
+    """The fixture src.rpm for QEMU `series` packaged in `style`, built when not cached.
+
+    `source` locates an upstream tarball (series no Debian suite carries); see source_origin."""
     spec_style = fixture_specs.check_style(style)
     cache = paths.cache_dir()
-    apt = PrivateApt(cache / "debian")
-    orig = apt.resolve(series, refresh=refresh)
-    orig_path = apt.fetch(orig)
-    source = qemu_source.prepare(orig, orig_path, cache / "qemu")
+    orig, orig_path = orig_tarball(series, refresh=refresh, source=source, on_line=on_line)
+    prepared = qemu_source.prepare(orig, orig_path, cache / "qemu")
 
-    spec = fixture_specs.render_spec(spec_style, source)
-    extra = fixture_specs.render_sources(spec_style, source)
-    key = fixture_key(style, source, spec, extra)
+    spec = fixture_specs.render_spec(spec_style, prepared)
+    extra = fixture_specs.render_sources(spec_style, prepared)
+    key = fixture_key(style, prepared, spec, extra)
     fixtures = cache / "fixtures"
     final = fixtures / f"{style}-{series}-{key}"
     if (final / "fixture.json").is_file():
@@ -81,9 +80,9 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
         sources = topdir / "SOURCES"
         sources.mkdir(parents=True)
         (topdir / "SPECS").mkdir()
-        os.link(source.tarball, sources / source.tarball.name)
-        for patch in source.patches:
-            shutil.copyfile(source.patch_path(patch), sources / patch.filename)
+        os.link(prepared.tarball, sources / prepared.tarball.name)
+        for patch in prepared.patches:
+            shutil.copyfile(prepared.patch_path(patch), sources / patch.filename)
         for name, data in extra.items():
             (sources / name).write_bytes(data)
             if name.endswith(".sh"):
@@ -116,8 +115,8 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False,
         staging.mkdir()
         os.replace(built[0], staging / built[0].name)
         (staging / SPEC_NAME).write_text(spec, encoding="utf-8")
-        record = FixtureSrpm(staging / built[0].name, style, series, source.version, nevra,
-                             spec_style.dist, source.source_version, key)
+        record = FixtureSrpm(staging / built[0].name, style, series, prepared.version, nevra,
+                             spec_style.dist, prepared.source_version, key)
         fields = asdict(record)
         fields["filename"] = Path(fields.pop("path")).name
         (staging / "fixture.json").write_text(json.dumps(fields, indent=2) + "\n")

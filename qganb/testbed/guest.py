@@ -36,6 +36,7 @@ SUITE = "bookworm"
 GUEST_PACKAGES = [
     "systemd-sysv", "udev", "openssh-server", "rpm", "iproute2", "ifupdown", "isc-dhcp-client",
     "linux-image-amd64", "sudo", "procps", "kmod", "libglib2.0-0",
+    "libgoogle-perftools4",  # CentOS 7's 2.12 agent is linked with tcmalloc (--enable-tcmalloc)
 ]
 IMAGE_FORMAT = 1
 IMAGE_SIZE = "2G"

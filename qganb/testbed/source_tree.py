@@ -10,24 +10,22 @@ from pathlib import Path
 from qganb import paths
 from qganb.process import run
 from qganb.testbed import qemu_source
-from qganb.testbed.debian_sources import PrivateApt, check_series
+from qganb.testbed.source_origin import orig_tarball
 
 
-def unpacked_tree(series: str, refresh: bool = False) -> Path:
+def unpacked_tree(series: str, refresh: bool = False, source: str | None = None) -> Path:
     """The tree of QEMU `series`, unpacked once into qganb's cache (treat it as read-only)."""
-    check_series(series)
     cache = paths.cache_dir()
-    apt = PrivateApt(cache / "debian")
-    orig = apt.resolve(series, refresh=refresh)
-    source = qemu_source.prepare(orig, apt.fetch(orig), cache / "qemu")
-    final = cache / "trees" / source.directory.name
-    tree = final / f"qemu-{source.version}"
+    orig, orig_path = orig_tarball(series, refresh=refresh, source=source)
+    source_dir = qemu_source.prepare(orig, orig_path, cache / "qemu")
+    final = cache / "trees" / source_dir.directory.name
+    tree = final / f"qemu-{source_dir.version}"
     if tree.is_dir():
         return tree
     final.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=final.parent))
     try:
-        run(["tar", "--no-same-owner", "-xf", source.tarball, "-C", scratch], log_path=scratch / "tar.log")
+        run(["tar", "--no-same-owner", "-xf", source_dir.tarball, "-C", scratch], log_path=scratch / "tar.log")
         (scratch / "tar.log").unlink()
         os.replace(scratch, final)
     finally:

@@ -21,8 +21,9 @@ from qganb.testbed.fixture_srpm import build_fixture_srpm
 
 pytestmark = pytest.mark.fixture_build
 
-FIXTURES = [("el7", "5.2"), ("el7", "7.2"), ("el9", "7.2"), ("fedora", "10.0")]
+FIXTURES = [("el7", "2.12"), ("el7", "5.2"), ("el7", "7.2"), ("el9", "7.2"), ("fedora", "10.0")]
 EXPECTED_OPTION = {  # how each style's unit passes its blocklist, for each tree
+    ("el7", "2.12"): "--blacklist=${BLACKLIST_RPC}",
     ("el7", "5.2"): "--blacklist=${BLACKLIST_RPC}",
     ("el7", "7.2"): "--blacklist=${BLACKLIST_RPC}",
     ("el9", "7.2"): "--block-rpcs=${BLOCK_RPCS}",

@@ -231,3 +231,23 @@ def test_a_camel_case_type_that_exists_nowhere_is_refused_on_the_tree(tmp_path: 
     assert done.returncode == 1
     assert done.stderr.startswith(f"qganb: error: {path}:{line_of(text, 'type: GuestNoSuchThing')}: arguments.0.type: "
                                   "unknown type 'GuestNoSuchThing'"), done.stderr
+
+
+def test_a_configure_failure_is_reported_as_the_build_host_not_the_recipe(tmp_path: Path, qemu_trees) -> None:
+    """QEMU 2.12's real configure, on a host whose glib development files are hidden (bubblewrap
+    masks the pkg-config directory, as on a machine without libglib2.0-dev): the error names
+    configure and what it wants, and never blames the recipe's C."""
+    tree = tmp_path / "qemu-2.12.0"
+    subprocess.run(["cp", "-al", str(qemu_trees["2.12"]), str(tree)], check=True)
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "guest-get-uptime.yaml"
+    done = subprocess.run(
+        ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+         "--tmpfs", "/usr/lib/x86_64-linux-gnu/pkgconfig", "--",
+         sys.executable, "-m", "qganb", "recipe", "validate", "--source", str(tree), str(recipe)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    message = done.stderr
+    assert "configure failed for QEMU 2.12.0" in message, message
+    assert re.search(r"glib-2\.\d+ gthread-2\.0 is required", message), message
+    assert "install the development package it names" in message
+    assert "recipe" not in message.split(";")[0].lower() and "fix the C" not in message

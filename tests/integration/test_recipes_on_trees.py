@@ -1,6 +1,7 @@
-"""Every shipped recipe applies, validates, compiles and passes its verify cases on QEMU 5.2, 7.2 and 10.0.
+"""Every shipped recipe applies, validates, compiles and passes its verify cases on QEMU 2.12, 5.2,
+7.2 and 10.0.
 
-Real trees from Debian's QEMU sources, the trees' own QAPI generators, real builds of qemu-ga and
+Real trees from Debian's QEMU sources and the upstream 2.12.0 release, the trees' own QAPI generators, real builds of qemu-ga and
 real calls over the guest agent protocol.
 """
 
@@ -28,7 +29,7 @@ def test_four_recipes_ship() -> None:
     assert len(names) >= 4
 
 
-@pytest.mark.parametrize("series", ["5.2", "7.2", "10.0"])
+@pytest.mark.parametrize("series", ["2.12", "5.2", "7.2", "10.0"])
 def test_shipped_recipes_validate_on_real_trees(series: str, qemu_trees: dict[str, Path]) -> None:
     tree = qemu_trees[series]
     report = validate_recipes(tree, load_recipes(RECIPES))
@@ -40,6 +41,7 @@ def test_shipped_recipes_validate_on_real_trees(series: str, qemu_trees: dict[st
 
 
 @pytest.mark.parametrize(("series", "c_file", "pragma", "if_condition"), [
+    ("2.12", "qga/commands-posix.c", "'returns-whitelist'", False),
     ("5.2", "qga/commands-posix.c", "'returns-whitelist'", False),
     ("7.2", "qga/commands-posix.c", "'command-returns-exceptions'", False),
     ("10.0", "qga/commands-linux.c", "'command-returns-exceptions'", True),
@@ -72,8 +74,10 @@ def test_apply_writes_what_each_version_needs_and_is_idempotent(
         git_reset(tree)
 
 
-def test_validate_after_a_body_change_rebuilds_incrementally(qemu_trees: dict[str, Path], tmp_path: Path) -> None:
-    tree = qemu_trees["7.2"]
+@pytest.mark.parametrize("series", ["2.12", "7.2"])  # make and ninja
+def test_validate_after_a_body_change_rebuilds_incrementally(series: str, qemu_trees: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    tree = qemu_trees[series]
     source = (ROOT / "recipes" / "guest-get-uptime.yaml").read_text()
     changed = tmp_path / "guest-get-uptime.yaml"
     changed.write_text(source.replace("result->idle_seconds = idle;", "result->idle_seconds = idle + 0.0;"))
@@ -81,6 +85,7 @@ def test_validate_after_a_body_change_rebuilds_incrementally(qemu_trees: dict[st
     report = validate_recipes(tree, load_recipes([changed]))
     assert report.passed
     assert report.configured is False, "configure runs once per tree"
+    assert report.compiled == ["qga/commands-posix.c"], "only the file the recipe's body is in is rebuilt"
 
 
 def test_preview_renders_schema_prototype_and_diff_without_writing(qemu_trees: dict[str, Path]) -> None:

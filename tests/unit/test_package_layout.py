@@ -12,6 +12,7 @@ FLOORS: list[set[str]] = [
     {"errors"},
     {"paths", "digests"},
     {"process"},
+    {"download"},
     {"rpm", "agent"},
     {"recipes", "guest"},
     {"testbed"},
