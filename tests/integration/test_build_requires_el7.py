@@ -76,3 +76,22 @@ def test_el7_212_requirements_map_the_build_passes_and_without_tcmalloc_configur
            "libgoogle-perftools-dev`" in first
     assert "exit status: 1" in done.stderr and "command: rpmbuild -bb" in done.stderr
     assert binary[0].path.exists(), "the previous good RPMs are kept"
+
+
+def test_without_the_flag_the_missing_ones_are_listed_with_the_apt_command(tmp_path: Path) -> None:
+    """The el7 2.12 spec's `python` is python-is-python3 on Debian: when that is not installed, the
+    build is told so, with the exact apt-get command, and nothing is installed."""
+    if _installed("python-is-python3"):
+        pytest.skip("python-is-python3 is installed here: the el7 2.12 spec has nothing missing")
+    fixture = build_fixture_srpm("2.12", "el7")
+    said: list[str] = []
+    log = tmp_path / "build.log"
+    check = build_requires.prepare_build_requires(fixture.path.parent / "qemu-guest-agent.spec", [],
+                                                  install=False, log=log, say=said.append)
+    assert check is not None and check.missing == {"python": ("python-is-python3",)}
+    assert said[0].startswith("warning: BuildRequires missing on this Debian host")
+    assert "  python: python-is-python3" in said
+    assert ("  install them with: apt-get install -y --no-install-recommends python-is-python3  "
+            "(or pass --install-builddeps)") in said
+    assert log.read_text().splitlines() == said
+    assert not _installed("python-is-python3")

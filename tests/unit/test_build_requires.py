@@ -3,6 +3,7 @@ by the real rpmspec, dpkg's view of this host, and configure failures from real 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -211,3 +212,24 @@ def test_the_error_names_the_entry_and_the_install_command(tmp_path: Path) -> No
                                  'libnfs-devel): Dependency "libnfs" not found')
     assert "install libnfs-dev: `apt-get install -y --no-install-recommends libnfs-dev`" in str(error)
     assert "exit status: 1" in error.details()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switches to the nobody user with setpriv")
+def test_an_ordinary_user_gets_sudo_n_or_a_clear_error(tmp_path: Path) -> None:
+    script = ("from qganb.rpm import build_requires as br\n"
+              "from qganb.errors import BuildDepsNotInstallable\n"
+              "try:\n"
+              "    print(br.privileged(['apt-get', 'install', '-y', 'libnfs-dev'], 'build dependencies'))\n"
+              "except BuildDepsNotInstallable as exc:\n"
+              "    print('error:', exc)\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "env", f"PYTHONPATH={root}", "/usr/bin/python3", "-c", script],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    if shutil.which("sudo"):
+        assert done.stdout.strip() == "['sudo', '-n', 'apt-get', 'install', '-y', 'libnfs-dev']"
+    else:
+        assert done.stdout.strip() == ("error: installing build dependencies needs root, and qganb runs as an "
+                                       "ordinary user without sudo; run as root: apt-get install -y libnfs-dev")
+    assert br.privileged(["apt-get", "install", "x"], "x") == ["apt-get", "install", "x"], "root runs it as is"
