@@ -34,7 +34,8 @@ def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
         return (f"{culprit} does not apply in the spec's %prep (patches apply with fuzz 0)",
                 "the patch must come from the tree prepped from this very src.rpm: re-run prep, edit and diff")
     if "Failed build dependencies" in log_text:
-        return ("rpmbuild stopped on missing BuildRequires", "install them or build with nodeps")
+        return ("rpmbuild stopped on missing BuildRequires",
+                "install them (--install-builddeps runs `dnf builddep`), or build with --nodeps")
     return ("rpmbuild failed", "read the last lines of the log above")
 
 
