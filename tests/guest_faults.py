@@ -88,12 +88,7 @@ def installed_agent() -> str:
 
 def put_stock_agent_back() -> None:
     """The testbed as `up` leaves it: the stock package, its configuration, its agent answering."""
-    stock = guest.stock_agent_rpm()
-    if installed_agent() != str(nevra_of(stock)):
-        with SshClient(guest.ssh_target()) as ssh:
-            ssh.upload([stock], "/var/tmp")
-        on_testbed(["rpm", "-Uvh", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
-        on_testbed(["systemctl", "restart", "qemu-guest-agent"])
+    guest.start_from(guest.stock_agent_rpm())
     wait_for_agent(VirshAgent(guest.DOMAIN), timeout=120)
 
 

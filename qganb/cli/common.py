@@ -26,6 +26,12 @@ def add_guest_arguments(parser: argparse.ArgumentParser) -> None:
                         help="known_hosts to verify the guest's host key with (default ~/.ssh/known_hosts)")
 
 
+def add_stock_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--stock", metavar="SRPM|RPM",
+                        help="testbed only: the agent package the guest starts from, a src.rpm (rebuilt unpatched) "
+                        f"or an RPM (default: {default})")
+
+
 def add_installer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--installer", default="auto", choices=["auto", "rpm", "dnf", "yum"],
                         help="auto: dnf, else yum, else rpm -Uvh (default auto)")
@@ -41,4 +47,4 @@ def choose_guest_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from qganb.stages.guest_choice import choose_guest
 
     return choose_guest(args.guest or "", args.domain or "", uri=args.connect, identity=args.identity or "",
-                        known_hosts=args.known_hosts or "")
+                        known_hosts=args.known_hosts or "", stock=getattr(args, "stock", None) or "")

@@ -7,6 +7,7 @@ from typing import Any
 
 from qganb.cli.common import (
     add_guest_arguments,
+    add_stock_argument,
     add_installer_arguments,
     choose_guest_from,
     say,
@@ -113,6 +114,7 @@ def add_commands(commands: Any) -> None:
     install.add_argument("--recipe", action="append", metavar="RECIPE",
                          help="with --rpm: recipes whose commands to check against the agent's configuration")
     add_guest_arguments(install)
+    add_stock_argument(install, "the guest as it is")
     add_installer_arguments(install)
     install.add_argument("--previous-rpm", metavar="RPM",
                          help="RPM of the package installed now, for the rollback (default: the copy qganb kept "

@@ -8,6 +8,7 @@ from typing import Any
 
 from qganb.cli.common import (
     add_guest_arguments,
+    add_stock_argument,
     add_installer_arguments,
     say,
     stderr_line,
@@ -37,7 +38,7 @@ def run_values(args: argparse.Namespace) -> dict[str, object]:
         "guest": args.guest or "", "domain": args.domain or "", "connect": args.connect,
         "identity": args.identity or "", "known_hosts": args.known_hosts or "",
         "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
-        "allow_downgrade": args.allow_downgrade,
+        "allow_downgrade": args.allow_downgrade, "stock": args.stock or "",
     })
     return values
 
@@ -141,6 +142,7 @@ def add_run_command(commands: Any) -> None:
                      help="take a downloaded src.rpm with neither --sha256 nor a signature from a key rpm knows "
                      "(its %%prep runs on this host); local paths never need it")
     add_guest_arguments(run)
+    add_stock_argument(run, "the run's own src.rpm, so the install is an upgrade from its stock build, as in production")
     add_installer_arguments(run)
     add_builddeps_argument(run)
     run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")

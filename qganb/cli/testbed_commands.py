@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from qganb.cli.common import stderr_line
+from qganb.errors import UsageError
 
 
 def _testbed_srpm(args: argparse.Namespace) -> int:
@@ -27,7 +28,11 @@ def _testbed_tree(args: argparse.Namespace) -> int:
 def _testbed_up(args: argparse.Namespace) -> int:
     from qganb.testbed import guest
 
-    timings = guest.up(on_line=stderr_line if args.verbose else None)
+    from pathlib import Path
+
+    if args.stock and not Path(args.stock).is_file():
+        raise UsageError(f"--stock {args.stock} does not exist", "give the path of a src.rpm or an RPM of the agent")
+    timings = guest.up(on_line=stderr_line if args.verbose else None, stock=Path(args.stock) if args.stock else None)
     image = guest.current_image()
     if timings["boot"] == 0.0:
         print(f"{guest.DOMAIN} is already running and its agent answers guest-ping")
@@ -35,6 +40,9 @@ def _testbed_up(args: argparse.Namespace) -> int:
         how = "reused" if timings["image"] < 5 else f"built in {timings['image']:.0f} s"
         print(f"{guest.DOMAIN}: agent answers guest-ping {timings['boot']:.1f} s after start "
               f"(sshd {timings['ssh']:.1f} s); image {image.directory.name} ({how})")
+    if "stock" in timings:
+        print(f"the guest runs {args.stock}'s agent package " + (
+            f"(installed in {timings['stock']:.1f} s)" if timings["stock"] > 0.5 else "(already)"))
     print(f"ssh: qganb testbed ssh   (port {guest.ssh_port()} on 127.0.0.1, host key pinned in {guest.known_hosts_path()})")
     return 0
 
@@ -107,6 +115,9 @@ def add_commands(commands: Any) -> None:
         "(Debian with systemd, udev, OpenSSH, rpm and the stock fixture qemu-guest-agent RPM) is built once and "
         "cached. Prints the time from start to 'agent answers guest-ping'.")
     up.add_argument("-v", "--verbose", action="store_true", help="stream debootstrap/rpmbuild output")
+    up.add_argument("--stock", metavar="SRPM|RPM",
+                    help="the agent package the guest starts from: a src.rpm (rebuilt unpatched, once) or an RPM; "
+                    "default: the image's own, the el7 QEMU 7.2 fixture's build")
     up.set_defaults(handler=_testbed_up)
     status = testbed_commands.add_parser("status", help="is the test guest running, and does its agent answer?")
     status.set_defaults(handler=_testbed_status)

@@ -267,7 +267,7 @@ def start_run(request: RunRequest, *, say: LineSink = print, on_line: LineSink |
     Without recipes, a run resumed after its edit stage takes the recipes that stage applied."""
     values = dict(request.values)
     values["install_builddeps"] = bool(values.get("install_builddeps", False)) or request.install_builddeps
-    for name in ("srpm", "identity", "known_hosts"):
+    for name in ("srpm", "identity", "known_hosts", "stock"):
         values[name] = _absolute_if_local(values.get(name))
     existing = RunDir(request.run) if request.run and Path(request.run).is_dir() else None
     if values.get("recipes") is None:

@@ -113,3 +113,19 @@ def dist_of(release: str) -> str | None:
     """The %{dist} a vendor built with, read off the Release (`3.el7` -> `.el7`)."""
     match = re.search(r"(\.(el\d+|fc\d+)[^.]*)", release)
     return match.group(1) if match else None
+
+
+def rebuild_srpm(srpm: Path, topdir: Path, *, log: Path, on_line: LineSink | None = None) -> list[BuiltPackage]:
+    """`rpmbuild --rebuild` of a src.rpm as its vendor built it (its own %{dist}), through the compiler
+    cache: the binary packages, e.g. the stock build a guest runs before an upgrade."""
+    require_tool("rpmbuild", "rpm")
+    dist = dist_of(nevra_of(srpm).release)
+    deps = ["--nodeps"] if build_host.needs_nodeps() else []
+    try:
+        run(["rpmbuild", "--rebuild", *deps, *build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log), srpm],
+            env=compiler_cache_env(topdir / "BUILD"), log_path=log, on_line=on_line)
+    except CommandFailed as exc:
+        problem, fix = _diagnose(log.read_text(errors="replace"), srpm.name)
+        raise BuildFailed(exc, f"{problem}: `rpmbuild --rebuild {srpm.name}` exited with status {exc.returncode}",
+                          fix) from exc
+    return [BuiltPackage(p, str(nevra_of(p))) for p in sorted((topdir / "RPMS").rglob("*.rpm"))]

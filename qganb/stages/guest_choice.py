@@ -10,6 +10,9 @@ from qganb.agent.transport import DEFAULT_URI
 from qganb.agent.virsh import VirshAgent
 from qganb.errors import UsageError
 from qganb.guest.ssh import SshClient, SshTarget
+from qganb.process import LineSink
+from qganb.stages.records import FetchRecord
+from qganb.stages.run_dir import RunDir
 
 
 @dataclass
@@ -27,19 +30,49 @@ class GuestChoice:
 
 
 def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, identity: str = "",
-                 known_hosts: str = "", start_testbed: bool = False) -> GuestChoice:
-    """The named guest, or with neither `guest` nor `domain`, the testbed (booted if asked)."""
+                 known_hosts: str = "", start_testbed: bool = False, stock: str = "",
+                 on_line: LineSink | None = None) -> GuestChoice:
+    """The named guest, or with neither `guest` nor `domain`, the testbed (booted if asked).
+
+    `stock` (testbed only): the agent package the testbed starts from, a src.rpm (rebuilt unpatched)
+    or an RPM, installed before the stage runs, as an operator's guest would run its distro's build."""
     if guest or domain:
         if not domain:
             raise UsageError(f"guest {guest} needs its libvirt domain too", "give the domain name (--domain)")
+        if stock:
+            raise UsageError(f"--stock {stock} applies to the testbed only",
+                             f"{guest or domain} runs what its operator installed: leave --stock out")
         target = SshTarget.parse(guest, identity=Path(identity) if identity else None,
                                  known_hosts=Path(known_hosts) if known_hosts else None) if guest else None
         return GuestChoice(SshClient(target) if target else None, domain, uri)
     from qganb.testbed import guest as testbed
 
-    if start_testbed:
+    start = testbed.stock_rpm(_existing(stock), on_line) if stock else None
+    if start_testbed or start is not None:
         testbed.up()
+    if start is not None:
+        testbed.start_from(start, on_line)
     # The testbed's rpm database is empty (a Debian guest), so packages go in without dependency
-    # checks; a fresh testbed runs the stock agent, the first rollback target.
+    # checks; its stock agent is the first rollback target.
     return GuestChoice(SshClient(testbed.ssh_target()), testbed.DOMAIN, DEFAULT_URI, ["--nodeps"],
-                       [testbed.stock_agent_rpm()], testbed=True)
+                       [start or testbed.stock_agent_rpm()], testbed=True)
+
+
+def _existing(path: str) -> Path:
+    if not Path(path).is_file():
+        raise UsageError(f"--stock {path} does not exist", "give the path of a src.rpm or an RPM of the agent")
+    return Path(path)
+
+
+KEEP_STOCK = "as-is"
+
+
+def testbed_stock(run_dir: RunDir, stock: str, *, named_guest: bool) -> str:
+    """What the install stage's testbed starts from: `stock` as given, nothing for "as-is" or a named
+    guest, else the run's own src.rpm, whose unpatched build is what its users' guests run."""
+    if named_guest or stock == KEEP_STOCK:
+        return ""
+    if stock:
+        return stock
+    fetched = run_dir.loaded(FetchRecord)
+    return str(fetched.path) if fetched is not None else ""

@@ -24,9 +24,12 @@ from xml.sax.saxutils import escape
 from qganb import paths
 from qganb.digests import sha256_of
 from qganb.errors import TestbedError
-from qganb.guest.ssh import SshTarget, ssh_option_path
+from qganb.agent.transport import wait_for_agent
+from qganb.agent.virsh import VirshAgent
+from qganb.guest.ssh import SshClient, SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
-from qganb.rpm import build_host
+from qganb.rpm.query import Nevra, installed_query_argv, nevra_of
+from qganb.rpm.rpmbuild import rebuild_srpm
 from qganb.testbed import libvirt_host
 from qganb.testbed.debian_sources import DEFAULT_MIRROR
 from qganb.testbed.fixture_srpm import build_fixture_srpm
@@ -82,32 +85,75 @@ def testbed_dir() -> Path:
     return path
 
 
+AGENT_PACKAGE = "qemu-guest-agent"
+REBUILD_LOG = "rebuild.log"  # kept beside a stock build: what its %prep and %build did
+
+
 def stock_agent_rpm(on_line: LineSink | None = None) -> Path:
     """The unpatched binary RPM of the default fixture, rebuilt once and cached."""
-    fixture = build_fixture_srpm(*STOCK_FIXTURE)
-    final = testbed_dir() / f"stock-{fixture.key}"
+    return stock_rpm(build_fixture_srpm(*STOCK_FIXTURE).path, on_line)
+
+
+def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
+    """The agent RPM a guest starts from: `source` itself when it is a binary RPM; when it is a
+    src.rpm, its unpatched rebuild, made once and cached by the src.rpm's digest."""
+    package = nevra_of(source)
+    if not package.is_source:
+        if package.name != AGENT_PACKAGE:
+            raise TestbedError(f"{source} is {package}, not a {AGENT_PACKAGE} package",
+                               f"give a {AGENT_PACKAGE} RPM, or the src.rpm it is built from")
+        return source
+    final = testbed_dir() / f"stock-{sha256_of(source)[:16]}"
     built = sorted(final.glob("*.rpm"))
-    if built:
+    if built and (final / REBUILD_LOG).is_file():
         return built[0]
+    shutil.rmtree(final, ignore_errors=True)  # made before builds kept their log
     scratch = Path(tempfile.mkdtemp(prefix=".stock-", dir=testbed_dir()))
     try:
-        top = scratch / "rpmbuild"
-        run(["rpmbuild", "--rebuild", *(["--nodeps"] if build_host.needs_nodeps() else []),
-             *build_host.rpmbuild_host_args(top, dist=fixture.dist), fixture.path],
-            log_path=scratch / "rebuild.log", on_line=on_line)
-        rpm = next((top / "RPMS").rglob("*.rpm"))
+        packages = rebuild_srpm(source, scratch / "rpmbuild", log=scratch / "rebuild.log", on_line=on_line)
+        agent = [p.path for p in packages if nevra_of(p.path).name == AGENT_PACKAGE]
+        if not agent:
+            raise TestbedError(f"{source.name} builds no {AGENT_PACKAGE} package "
+                               f"(it built {', '.join(p.path.name for p in packages) or 'nothing'})",
+                               f"give the src.rpm of {AGENT_PACKAGE}, or a binary RPM with --stock")
         staging = scratch / "result"
         staging.mkdir()
-        shutil.move(str(rpm), staging / rpm.name)
+        shutil.move(str(agent[0]), staging / agent[0].name)
+        shutil.move(str(scratch / "rebuild.log"), staging / REBUILD_LOG)
         os.replace(staging, final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return next(final.glob("*.rpm"))
 
 
+def running_agent_package(ssh: SshClient) -> str:
+    """The NEVRA of the guest's installed agent package, or "" when there is none."""
+    done = ssh.run(installed_query_argv(AGENT_PACKAGE), check=False)
+    return str(Nevra.parse_query(done.stdout)) if done.returncode == 0 else ""
+
+
+def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
+    """Make the running guest run `stock` as its agent package, up or down from what it has, as a
+    guest that shipped with it would; True when it had to change. Ends with the agent answering."""
+    wanted = str(nevra_of(stock))
+    with SshClient(ssh_target()) as ssh:
+        if running_agent_package(ssh) == wanted:
+            return False
+        if on_line is not None:
+            on_line(f"testbed: the guest starts from {wanted}")
+        ssh.upload([stock], "/var/tmp")
+        # The guest's rpm database is Debian's, empty of what the package requires: --nodeps.
+        ssh.run(["rpm", "-U", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
+        ssh.run(["rm", "-f", f"/var/tmp/{stock.name}"])
+        ssh.run(["systemctl", "restart", "qemu-guest-agent"])
+    wait_for_agent(VirshAgent(DOMAIN), timeout=120)
+    return True
+
+
 def _image_key(stock_rpm: Path) -> str:
-    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name,
-                           sha256_of(stock_rpm)])
+    # The stock build is named by its src.rpm's digest (stock_rpm): an input, stable across rebuilds,
+    # where the binary RPM's own bytes change with every build time.
+    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name, stock_rpm.parent.name])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -237,8 +283,20 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def up(on_line: LineSink | None = None, timeout: float = 300.0) -> dict[str, float]:
-    """Boot the guest (building the image first if needed); return the timings in seconds."""
+def up(on_line: LineSink | None = None, timeout: float = 300.0, stock: Path | None = None) -> dict[str, float]:
+    """Boot the guest (building the image first if needed); return the timings in seconds.
+
+    `stock`: a src.rpm or RPM of the agent the guest then starts from (see stock_rpm), instead of
+    the default fixture's build the image carries."""
+    timings = _boot(on_line, timeout)
+    if stock is not None:
+        began = time.monotonic()
+        start_from(stock_rpm(stock, on_line), on_line)
+        timings["stock"] = time.monotonic() - began
+    return timings
+
+
+def _boot(on_line: LineSink | None, timeout: float) -> dict[str, float]:
     require_tool("qemu-img", "qemu-utils")
     timings: dict[str, float] = {}
     start = time.monotonic()

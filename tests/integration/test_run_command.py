@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from qganb.stages.records import InstallRecord
 from qganb.stages.run_dir import RunDir
 from qganb.stages.table import STAGE_NAMES
 
@@ -72,3 +73,33 @@ def test_a_failed_run_stops_at_its_cell_and_resumes_from_there(stock_testbed, tm
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "[1/6] edit" in resumed.stdout and "fetch:" not in resumed.stdout
     assert "verification: passed (1/1 cases)" in resumed.stdout
+
+
+def test_the_seed_world_centos7_qemu_2_12_upgrades_the_guests_stock_agent(stock_testbed, tmp_path: Path) -> None:
+    """The procedure qganb automates, as its author ran it: CentOS 7's qemu-guest-agent 2.12.0 src.rpm
+    (el7 fixture from the upstream 2.12.0 release) and the two seed commands, on a guest that runs
+    that src.rpm's own stock build, so the install is an upgrade; the commands then answer through
+    `virsh qemu-agent-command`."""
+    from qganb.agent.virsh import VirshAgent
+    from qganb.rpm.query import nevra_of
+    from qganb.testbed import guest
+    from qganb.testbed.fixture_srpm import build_fixture_srpm
+
+    fixture = build_fixture_srpm("2.12", "el7")
+    done = qganb_run("--srpm", str(fixture.path), "--recipe", "recipes/guest-set-watchdog-timeout.yaml",
+                     "--recipe", "recipes/guest-get-cpu-usage-rate.yaml", "--run", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    assert "testbed: the guest starts from qemu-guest-agent-10:2.12.0-3.el7.x86_64" in done.stdout
+    assert "installed qemu-guest-agent-10:2.12.0-3.el7.qganb1.x86_64" in done.stdout
+    installed = RunDir(tmp_path / "run").load(InstallRecord)
+    assert installed.previous == "qemu-guest-agent-10:2.12.0-3.el7.x86_64", "an upgrade from the stock build"
+    assert "verification: passed (" in done.stdout
+    assert str(nevra_of(guest.stock_rpm(fixture.path))) == "qemu-guest-agent-10:2.12.0-3.el7.x86_64"
+
+    agent = VirshAgent(guest.DOMAIN)
+    info = agent.execute("guest-info", None, timeout=30)
+    assert info["version"] == "2.12.0"
+    names = {c["name"]: c["enabled"] for c in info["supported_commands"]}
+    assert names["guest-set-watchdog-timeout"] is True and names["guest-get-cpu-usage-rate"] is True
+    rate = agent.execute("guest-get-cpu-usage-rate", None, timeout=30)
+    assert isinstance(rate, (int, float)) and 0 <= rate <= 100
