@@ -261,6 +261,16 @@ def spec_build_requires(spec: Path, rpm_args: Sequence[str] = ()) -> list[Requir
     return parse_buildrequires_output(done.stdout)
 
 
+def srpm_build_requires(srpm: Path) -> list[Requirement]:
+    """A src.rpm's BuildRequires, as its header records them (rpm's own rpmlib() entries left out)."""
+    require_tool("rpm", "rpm")
+    done = captured(["rpm", "-qp", "--requires", srpm], timeout=120)
+    if done.returncode != 0:
+        raise RpmQueryFailed(f"rpm cannot read the BuildRequires of {srpm.name}: {done.stderr.strip()[-200:]}",
+                             "check that the src.rpm is intact")
+    return [r for r in parse_buildrequires_output(done.stdout) if not r.text.startswith("rpmlib(")]
+
+
 # --- the build host -------------------------------------------------------------------------------
 
 def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:

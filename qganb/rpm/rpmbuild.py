@@ -41,13 +41,16 @@ def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
 
 def _missing_dependency(failure: CommandFailed, log_text: str, spec: Path,
                         rpm_args: list[str]) -> MissingBuildDependency | None:
-    """The error for a configure that stopped on a missing dependency, tied to the spec's
-    BuildRequires and this host's package; None when the build failed for another reason."""
+    """The error for a configure that stopped on a missing dependency, tied to the spec's (or the
+    src.rpm's) BuildRequires and this host's package; None when the build failed for another reason."""
     miss = build_requires.configure_miss(log_text)
     if miss is None:
         return None
     try:
-        requirements = build_requires.spec_build_requires(spec, rpm_args)
+        if spec.name.endswith(".src.rpm"):
+            requirements = build_requires.srpm_build_requires(spec)
+        else:
+            requirements = build_requires.spec_build_requires(spec, rpm_args)
     except QganbError:
         requirements = []  # the message can still name the package, just not the spec's line
     found = build_requires.explain_miss(miss, requirements)
@@ -121,11 +124,16 @@ def rebuild_srpm(srpm: Path, topdir: Path, *, log: Path, on_line: LineSink | Non
     require_tool("rpmbuild", "rpm")
     dist = dist_of(nevra_of(srpm).release)
     deps = ["--nodeps"] if build_host.needs_nodeps() else []
+    host = build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log)
     try:
-        run(["rpmbuild", "--rebuild", *deps, *build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log), srpm],
+        run(["rpmbuild", "--rebuild", *deps, *host, srpm],
             env=compiler_cache_env(topdir / "BUILD"), log_path=log, on_line=on_line)
     except CommandFailed as exc:
-        problem, fix = _diagnose(log.read_text(errors="replace"), srpm.name)
+        log_text = log.read_text(errors="replace")
+        missing = _missing_dependency(exc, log_text, srpm, host)
+        if missing is not None:
+            raise missing from exc
+        problem, fix = _diagnose(log_text, srpm.name)
         raise BuildFailed(exc, f"{problem}: `rpmbuild --rebuild {srpm.name}` exited with status {exc.returncode}",
                           fix) from exc
     return [BuiltPackage(p, str(nevra_of(p))) for p in sorted((topdir / "RPMS").rglob("*.rpm"))]

@@ -95,3 +95,6 @@ def test_without_the_flag_the_missing_ones_are_listed_with_the_apt_command(tmp_p
             "(or pass --install-builddeps)") in said
     assert log.read_text().splitlines() == said
     assert not _installed("python-is-python3")
+    # The src.rpm's header carries the same entries (what a stock rebuild is checked against).
+    assert [r.text for r in build_requires.srpm_build_requires(fixture.path)] == [
+        r.text for r in check.requirements]
