@@ -151,8 +151,8 @@ class MissingBuildRequires(PrepError):
         self.missing = missing
         super().__init__(
             "rpmbuild -bp stopped on missing BuildRequires: " + ", ".join(missing),
-            "install them, or prep with nodeps (--nodeps): on Debian the rpm database knows none of the "
-            "system's packages, so the check cannot pass there")
+            "install them (--install-builddeps runs `dnf builddep`), or prep with nodeps (--nodeps): on "
+            "Debian the rpm database knows none of the system's packages, so the check cannot pass there")
 
 
 class DiffError(QganbError):
@@ -172,6 +172,33 @@ class BuildFailed(QganbError):
 
     def details(self) -> str:
         return self.failure.details()
+
+
+class MissingBuildDependency(BuildFailed):
+    """The build's configure stopped on a dependency the host lacks. Names what configure said, the
+    spec's BuildRequires entry for it and the package that provides it on this host."""
+
+    def __init__(self, failure: CommandFailed, configure_said: str, spec_entry: str | None,
+                 rpm_name: str | None, packages: list[str], install: list[str] | None) -> None:
+        self.configure_said = configure_said
+        self.spec_entry = spec_entry
+        self.rpm_name = rpm_name
+        self.packages = packages  # what provides it on this host (Debian packages, or the rpm name)
+        self.install = install  # the argv that installs them
+        entry = (f"the spec's BuildRequires: {spec_entry}" if spec_entry
+                 else f"BuildRequires: {rpm_name}, which the spec does not declare" if rpm_name
+                 else "no BuildRequires qganb knows provides it")
+        problem = f"configure stopped on a missing build dependency ({entry}): {configure_said}"
+        if packages and install:
+            fix = (f"install {', '.join(packages)}: `{shlex.join(install)}` (or build with --install-builddeps), "
+                   "then build again")
+        else:
+            fix = "install the package that provides it on this host, then build again"
+        super().__init__(failure, problem, fix)
+
+
+class BuildDepsNotInstallable(QganbError):
+    """--install-builddeps could not install the missing BuildRequires."""
 
 
 # --- the agent seam: virsh, a unix socket, a local qemu-ga ---------------------------------------

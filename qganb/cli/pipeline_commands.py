@@ -47,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     from qganb.notebook.runner import RunRequest, start_run
 
     given = {_parse_parameter(p)[0] for p in args.parameter or []}
-    request = RunRequest(run_values(args), given, args.run or "", args.from_stage, args.until_stage)
+    request = RunRequest(run_values(args), given, args.run or "", args.from_stage, args.until_stage,
+                         install_builddeps=args.install_builddeps)
     result = start_run(request, say=say, on_line=(lambda line: say("      " + line)) if not args.quiet else None)
     print("summary: " + ", ".join(f"{s} {t:.0f} s" for s, t in result.timings.items()))
     if result.verification is not None:
@@ -66,6 +67,7 @@ def _package(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir.path}", flush=True)
     packages = run_packaging(args.srpm, args.recipe, run_dir, sha256=args.sha256, insecure=args.insecure,
                              nodeps=True if args.nodeps else None,
+                             install_builddeps=args.install_builddeps,
                              on_line=stderr_line if args.verbose else None,
                              say=say)
     return 0 if packages else 1
@@ -85,6 +87,13 @@ def _spec_add_patch(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_builddeps_argument(parser: Any) -> None:
+    parser.add_argument("--install-builddeps", action="store_true",
+                        help="install the spec's missing BuildRequires before prep and build: the mapped Debian "
+                        "packages with apt-get on Debian, dnf builddep (yum-builddep) on EL/Fedora; needs root or "
+                        "passwordless sudo. Without it they are only listed, with the command to run")
+
+
 def add_packaging_commands(commands: Any) -> None:
     package = commands.add_parser(
         "package", help="fetch, prep, edit, diff, spec and build: a patched qemu-guest-agent RPM from a src.rpm",
@@ -100,6 +109,7 @@ def add_packaging_commands(commands: Any) -> None:
     package.add_argument("--run", metavar="DIR", help="run directory (re-running a stage there is idempotent)")
     package.add_argument("--nodeps", action="store_true",
                          help="skip the BuildRequires check (the default on Debian, whose rpm database is empty)")
+    add_builddeps_argument(package)
     package.add_argument("-v", "--verbose", action="store_true", help="stream rpmbuild's output to stderr")
     package.set_defaults(handler=_package)
 
@@ -134,6 +144,7 @@ def add_run_command(commands: Any) -> None:
     add_guest_arguments(run)
     add_stock_argument(run, "the run's own src.rpm, so the install is an upgrade from its stock build, as in production")
     add_installer_arguments(run)
+    add_builddeps_argument(run)
     run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")
     run.add_argument("--from", dest="from_stage", default=STAGE_NAMES[0], metavar="STAGE",
                      help=f"first stage ({', '.join(STAGE_NAMES)}); resumes a run in --run DIR")

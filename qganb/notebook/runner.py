@@ -257,6 +257,8 @@ class RunRequest:
     run: str = ""  # the run directory; empty: a new one under runs/
     from_stage: str = STAGE_NAMES[0]
     until_stage: str = STAGE_NAMES[-1]
+    # Install the spec's missing BuildRequires in prep and build (notebook parameter install_builddeps).
+    install_builddeps: bool = False
 
 
 def start_run(request: RunRequest, *, say: LineSink = print, on_line: LineSink | None = None) -> RunResult:
@@ -264,6 +266,7 @@ def start_run(request: RunRequest, *, say: LineSink = print, on_line: LineSink |
 
     Without recipes, a run resumed after its edit stage takes the recipes that stage applied."""
     values = dict(request.values)
+    values["install_builddeps"] = bool(values.get("install_builddeps", False)) or request.install_builddeps
     for name in ("srpm", "identity", "known_hosts", "stock"):
         values[name] = _absolute_if_local(values.get(name))
     existing = RunDir(request.run) if request.run and Path(request.run).is_dir() else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from qganb import paths
 from qganb.errors import CommandFailed, ToolMissing
 from qganb.process import captured, require_tool, run
+from qganb.rpm import build_requires
 
 MESON_VERSION = "1.5.0"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -64,5 +65,10 @@ def rpmbuild_host_args(topdir: Path, *, dist: str | None = None, log_path: Path 
 
 
 def needs_nodeps() -> bool:
-    """Debian's rpm database knows none of the host's packages, so BuildRequires can't be checked."""
-    return Path("/etc/debian_version").exists()
+    """Debian's rpm database knows none of the host's packages, so rpm cannot check BuildRequires
+    there (qganb checks them with dpkg instead, see build_requires). An EL/Fedora host's can."""
+    family = build_requires.host_family()
+    if family != "unknown":
+        return family == "debian"
+    # Neither: rpm can check only when its database knows the package that owns the shell.
+    return captured(["rpm", "-q", "--whatprovides", "/bin/sh"], timeout=60).returncode != 0

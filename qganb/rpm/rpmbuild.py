@@ -12,9 +12,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from qganb.errors import BuildFailed, CommandFailed
+from qganb.errors import BuildFailed, CommandFailed, MissingBuildDependency, QganbError
 from qganb.process import LineSink, require_tool, run
-from qganb.rpm import build_host
+from qganb.rpm import build_host, build_requires
 from qganb.rpm.compiler_cache import compiler_cache_env
 from qganb.rpm.query import nevra_of
 
@@ -34,8 +34,33 @@ def _diagnose(log_text: str, patch_name: str) -> tuple[str, str]:
         return (f"{culprit} does not apply in the spec's %prep (patches apply with fuzz 0)",
                 "the patch must come from the tree prepped from this very src.rpm: re-run prep, edit and diff")
     if "Failed build dependencies" in log_text:
-        return ("rpmbuild stopped on missing BuildRequires", "install them or build with nodeps")
+        return ("rpmbuild stopped on missing BuildRequires",
+                "install them (--install-builddeps runs `dnf builddep`), or build with --nodeps")
     return ("rpmbuild failed", "read the last lines of the log above")
+
+
+def _missing_dependency(failure: CommandFailed, log_text: str, spec: Path,
+                        rpm_args: list[str]) -> MissingBuildDependency | None:
+    """The error for a configure that stopped on a missing dependency, tied to the spec's (or the
+    src.rpm's) BuildRequires and this host's package; None when the build failed for another reason."""
+    miss = build_requires.configure_miss(log_text)
+    if miss is None:
+        return None
+    try:
+        if spec.name.endswith(".src.rpm"):
+            requirements = build_requires.srpm_build_requires(spec)
+        else:
+            requirements = build_requires.spec_build_requires(spec, rpm_args)
+    except QganbError:
+        requirements = []  # the message can still name the package, just not the spec's line
+    found = build_requires.explain_miss(miss, requirements)
+    if build_requires.host_family() == "debian":
+        packages = list(found.debian)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *packages] if packages else None
+    else:
+        packages = [found.rpm_name] if found.rpm_name else []
+        install = ["dnf", "install", "-y", *packages] if packages else None
+    return MissingBuildDependency(failure, miss.message, found.spec_entry, found.rpm_name, packages, install)
 
 
 def swap_in(new: Path, final: Path) -> None:
@@ -74,7 +99,11 @@ def build_rpms(spec: Path, topdir: Path, *, dist: str | None, nodeps: bool, log:
         try:
             run(["rpmbuild", mode, *deps, *host, *outputs, spec], env=env, log_path=log, on_line=on_line)
         except CommandFailed as exc:
-            problem, fix = _diagnose(log.read_text(errors="replace"), patch_name)
+            log_text = log.read_text(errors="replace")
+            missing = _missing_dependency(exc, log_text, spec, host)
+            if missing is not None:
+                raise missing from exc
+            problem, fix = _diagnose(log_text, patch_name)
             raise BuildFailed(exc, f"{problem}: `rpmbuild {mode}` exited with status {exc.returncode}", fix) from exc
     for final in results:
         swap_in(staging / final.name, final)
@@ -95,11 +124,16 @@ def rebuild_srpm(srpm: Path, topdir: Path, *, log: Path, on_line: LineSink | Non
     require_tool("rpmbuild", "rpm")
     dist = dist_of(nevra_of(srpm).release)
     deps = ["--nodeps"] if build_host.needs_nodeps() else []
+    host = build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log)
     try:
-        run(["rpmbuild", "--rebuild", *deps, *build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log), srpm],
+        run(["rpmbuild", "--rebuild", *deps, *host, srpm],
             env=compiler_cache_env(topdir / "BUILD"), log_path=log, on_line=on_line)
     except CommandFailed as exc:
-        problem, fix = _diagnose(log.read_text(errors="replace"), srpm.name)
+        log_text = log.read_text(errors="replace")
+        missing = _missing_dependency(exc, log_text, srpm, host)
+        if missing is not None:
+            raise missing from exc
+        problem, fix = _diagnose(log_text, srpm.name)
         raise BuildFailed(exc, f"{problem}: `rpmbuild --rebuild {srpm.name}` exited with status {exc.returncode}",
                           fix) from exc
     return [BuiltPackage(p, str(nevra_of(p))) for p in sorted((topdir / "RPMS").rglob("*.rpm"))]

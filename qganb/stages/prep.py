@@ -15,7 +15,7 @@ import git
 from qganb import process
 from qganb.errors import CommandFailed, MissingBuildRequires, PrepError
 from qganb.process import LineSink, require_tool
-from qganb.rpm import build_host
+from qganb.rpm import build_host, build_requires
 from qganb.rpm.rpmbuild import dist_of
 from qganb.stages.records import FetchRecord, PrepRecord
 from qganb.stages.run_dir import RunDir
@@ -66,9 +66,12 @@ def make_baseline(tree: Path, message: str) -> str:
     return repo.head.commit.hexsha
 
 
-def run(run_dir: RunDir, *, nodeps: bool | None = None, on_line: LineSink | None = None) -> PrepRecord:
+def run(run_dir: RunDir, *, nodeps: bool | None = None, install_builddeps: bool = False,
+        on_line: LineSink | None = None) -> PrepRecord:
     """The prep stage: rpm -i + rpmbuild -bp of the fetched src.rpm into the run's prep topdir, then
-    the baseline commit. Idempotent: a tree prepped from the same src.rpm is kept."""
+    the baseline commit. Idempotent: a tree prepped from the same src.rpm is kept. With
+    `install_builddeps` the spec's BuildRequires are installed first (dnf builddep, or apt-get on
+    Debian); without it, an EL/Fedora host lists the missing ones (MissingBuildRequires)."""
     srpm = run_dir.load(FetchRecord)
     recorded = run_dir.loaded(PrepRecord)
     if recorded is not None and recorded.srpm_sha256 == srpm.sha256 and (recorded.tree / ".git").exists():
@@ -91,6 +94,8 @@ def run(run_dir: RunDir, *, nodeps: bool | None = None, on_line: LineSink | None
     if len(specs) != 1:
         raise PrepError(f"{srpm.path.name} holds {len(specs)} spec files, expected one", "check the source RPM")
     host = build_host.rpmbuild_host_args(topdir, dist=dist_of(srpm.release), log_path=log)
+    if install_builddeps:
+        build_requires.prepare_build_requires(specs[0], host, install=True, log=log, on_line=on_line, say=on_line)
     if not nodeps:
         # -bp does not check BuildRequires; -br does, and lists every missing one.
         try:

@@ -10,7 +10,8 @@ from qganb.stages.table import STAGE_NAMES as STAGES
 
 VALUES = {"run_dir": "runs/x", "srpm": "", "sha256": "", "recipes": ["r.yaml"], "changelog": "", "guest": "",
           "domain": "", "connect": "qemu:///system", "identity": "", "known_hosts": "", "installer": "auto",
-          "flags": [], "unblock": False, "insecure": False}
+          "flags": [], "unblock": False, "insecure": False,
+          "install_builddeps": False}
 
 
 def test_every_stage_notebook_has_a_tagged_parameters_cell_with_run_dir() -> None:
@@ -77,3 +78,17 @@ def test_insecure_reaches_the_fetch_notebook_from_run_and_exists_on_package() ->
     values = run_values(build_parser().parse_args(["run", "--recipe", "r.yaml"]))
     assert plan_run({**values, "run_dir": "runs/x"}, until_stage="fetch").parameters["fetch"]["insecure"] is False
     assert build_parser().parse_args(["package", "--srpm", "x", "--recipe", "r", "--insecure"]).insecure is True
+
+
+def test_install_builddeps_reaches_the_prep_and_build_notebooks_from_run_and_exists_on_package() -> None:
+    from qganb.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--recipe", "r.yaml", "--install-builddeps"])
+    assert args.install_builddeps is True
+    plan = plan_run({**VALUES, "install_builddeps": True}, until_stage="build")
+    assert plan.parameters["prep"]["install_builddeps"] is True
+    assert plan.parameters["build"]["install_builddeps"] is True
+    assert "install_builddeps" not in plan.parameters["edit"]
+    assert build_parser().parse_args(["package", "--srpm", "x", "--recipe", "r"]).install_builddeps is False
+    assert build_parser().parse_args(["package", "--srpm", "x", "--recipe", "r",
+                                      "--install-builddeps"]).install_builddeps is True
