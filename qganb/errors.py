@@ -101,13 +101,17 @@ class ValidationFailed(QganbError):
 class ConfigureFailed(QganbError):
     """QEMU's configure stopped: the build host lacks something, the recipe is not involved."""
 
-    def __init__(self, version: str, reason: list[str], failure: CommandFailed) -> None:
+    def __init__(self, version: str, reason: list[str], failure: CommandFailed,
+                 packages: tuple[str, ...] = ()) -> None:
         self.reason = reason
         self.failure = failure
+        self.packages = packages
+        install = (f"install {' '.join(packages)} (apt-get install -y --no-install-recommends {' '.join(packages)})"
+                   if packages else "install the development package it names")
         super().__init__(
             f"configure failed for QEMU {version}: " + " ".join(reason),
-            "install the development package it names on this build host (`make setup` installs the ones "
-            f"qganb knows for every supported QEMU), then run again; full log: {failure.log_path}")
+            f"{install} on this build host (`make setup` installs the ones qganb knows for every supported QEMU), "
+            f"then run again; full log: {failure.log_path}")
 
     def details(self) -> str:
         return self.failure.details()

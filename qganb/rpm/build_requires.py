@@ -547,6 +547,7 @@ class ConfigureMiss:
 
 _FEATURE = re.compile(r"ERROR: User requested feature (.+?)\n\s+configure was not able to find it\.\n\s+(.+)")
 _NOT_PRESENT = re.compile(r"ERROR: (\S+) (?:>= \S+ )?not present\.\n\s+(.+)")
+_GLIB_REQUIRED = re.compile(r"ERROR: glib-[\d.]+ gthread-2\.0 is required to compile QEMU")  # 2.12 .. 5.1
 _MESON_ERROR = re.compile(r'ERROR: Dependency "([^"]+)" not found(.*)')
 _MESON_LOOKUP = re.compile(r"ERROR: Dependency lookup for (\S+) with method .*")
 _MESON_NO = re.compile(r"(?:Run-time|Build-time) dependency (\S+) found: NO(.*)")
@@ -559,6 +560,9 @@ def configure_miss(log_text: str) -> ConfigureMiss | None:
         return ConfigureMiss("feature", match.group(1).strip(),
                              f"User requested feature {match.group(1).strip()}: configure was not able to "
                              f"find it ({match.group(2).strip()})")
+    match = _GLIB_REQUIRED.search(log_text)
+    if match:
+        return ConfigureMiss("dependency", "glib-2.0", match.group(0).replace("ERROR: ", ""))
     match = _NOT_PRESENT.search(log_text)
     if match:
         return ConfigureMiss("feature", match.group(1), " ".join(match.group(0).replace("ERROR: ", "").split()))

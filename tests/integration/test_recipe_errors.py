@@ -249,5 +249,5 @@ def test_a_configure_failure_is_reported_as_the_build_host_not_the_recipe(tmp_pa
     message = done.stderr
     assert "configure failed for QEMU 2.12.0" in message, message
     assert re.search(r"glib-2\.\d+ gthread-2\.0 is required", message), message
-    assert "install the development package it names" in message
+    assert "install libglib2.0-dev (apt-get install -y --no-install-recommends libglib2.0-dev)" in message
     assert "recipe" not in message.split(";")[0].lower() and "fix the C" not in message
