@@ -18,8 +18,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _was_running = False
 
 
+def _may_boot_the_default_guest(session: pytest.Session) -> bool:
+    """Whether a test of this session could have booted the default guest: a `testbed` test that is
+    not about the dnf guest (its own domain), or a notebook. A session of other tests leaves alone
+    a guest that someone else booted meanwhile."""
+    for item in session.items:
+        if item.get_closest_marker("dnf_guest") is not None:
+            continue
+        if item.get_closest_marker("testbed") is not None or item.nodeid.partition("::")[0].endswith(".ipynb"):
+            return True
+    return False
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from qganb.testbed import guest
 
-    if _was_running is False:
+    if _was_running is False and _may_boot_the_default_guest(session):
         guest.down()

@@ -32,18 +32,22 @@ def _testbed_up(args: argparse.Namespace) -> int:
 
     if args.stock and not Path(args.stock).is_file():
         raise UsageError(f"--stock {args.stock} does not exist", "give the path of a src.rpm or an RPM of the agent")
-    timings = guest.up(on_line=stderr_line if args.verbose else None, stock=Path(args.stock) if args.stock else None)
-    image = guest.current_image()
+    timings = guest.up(on_line=stderr_line if args.verbose else None, variant=args.variant,
+                       stock=Path(args.stock) if args.stock else None)
+    image = guest.current_image(args.variant)
+    domain = guest.domain_name(args.variant)
     if timings["boot"] == 0.0:
-        print(f"{guest.DOMAIN} is already running and its agent answers guest-ping")
+        print(f"{domain} is already running and its agent answers guest-ping")
     else:
         how = "reused" if timings["image"] < 5 else f"built in {timings['image']:.0f} s"
-        print(f"{guest.DOMAIN}: agent answers guest-ping {timings['boot']:.1f} s after start "
+        print(f"{domain}: agent answers guest-ping {timings['boot']:.1f} s after start "
               f"(sshd {timings['ssh']:.1f} s); image {image.directory.name} ({how})")
     if "stock" in timings:
         print(f"the guest runs {args.stock}'s agent package " + (
             f"(installed in {timings['stock']:.1f} s)" if timings["stock"] > 0.5 else "(already)"))
-    print(f"ssh: qganb testbed ssh   (port {guest.ssh_port()} on 127.0.0.1, host key pinned in {guest.known_hosts_path()})")
+    flag = "" if args.variant == "default" else f" --variant {args.variant}"
+    print(f"ssh: qganb testbed ssh{flag}   (port {guest.ssh_port(args.variant)} on 127.0.0.1, host key pinned in "
+          f"{guest.known_hosts_path(args.variant)})")
     return 0
 
 
@@ -51,9 +55,10 @@ def _testbed_status(args: argparse.Namespace) -> int:
     from qganb.testbed import guest, libvirt_host
 
     libvirt_host.ensure_daemons()
-    state = libvirt_host.domain_state(guest.DOMAIN) or "not defined"
-    answering = state == "running" and libvirt_host.agent_ping(guest.DOMAIN)
-    print(f"{guest.DOMAIN}: {state}; agent {'answers guest-ping' if answering else 'not answering'}")
+    domain = guest.domain_name(args.variant)
+    state = libvirt_host.domain_state(domain) or "not defined"
+    answering = state == "running" and libvirt_host.agent_ping(domain)
+    print(f"{domain}: {state}; agent {'answers guest-ping' if answering else 'not answering'}")
     return 0 if answering else 1
 
 
@@ -63,15 +68,15 @@ def _testbed_ssh(args: argparse.Namespace) -> int:
     from qganb.testbed import guest
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    argv = guest.ssh_argv(guest.current_image(), command or None)
+    argv = guest.ssh_argv(guest.current_image(args.variant), command or None, variant=args.variant)
     os.execvp(argv[0], argv)
 
 
 def _testbed_down(args: argparse.Namespace) -> int:
     from qganb.testbed import guest
 
-    guest.down()
-    print(f"{guest.DOMAIN} stopped; nothing of it is running")
+    guest.down(args.variant)
+    print(f"{guest.domain_name(args.variant)} stopped; nothing of it is running")
     return 0
 
 
@@ -82,6 +87,11 @@ SOURCE_HELP = ("for series no Debian suite carries (2.12): the upstream tarball,
 
 def add_commands(commands: Any) -> None:
     from qganb.testbed.catalog import STYLES, supported_series
+
+    def add_variant(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--variant", choices=("default", "dnf"), default="default",
+                            help="which test guest: default (rpm only, domain qganb-testbed) or dnf (dnf and a "
+                            "local repository holding the stock agent, domain qganb-testbed-dnf)")
 
     testbed = commands.add_parser("testbed", help="the local testbed: fixture src.rpms built from real QEMU sources",
                                   description="The local testbed that the demo and the tests run against.")
@@ -118,11 +128,15 @@ def add_commands(commands: Any) -> None:
     up.add_argument("--stock", metavar="SRPM|RPM",
                     help="the agent package the guest starts from: a src.rpm (rebuilt unpatched, once) or an RPM; "
                     "default: the image's own, the el7 QEMU 7.2 fixture's build")
+    add_variant(up)
     up.set_defaults(handler=_testbed_up)
     status = testbed_commands.add_parser("status", help="is the test guest running, and does its agent answer?")
+    add_variant(status)
     status.set_defaults(handler=_testbed_status)
     ssh = testbed_commands.add_parser("ssh", help="ssh into the test guest (pinned host key, testbed key)")
+    add_variant(ssh)
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a shell")
     ssh.set_defaults(handler=_testbed_ssh)
     down = testbed_commands.add_parser("down", help="stop the test guest; leaves nothing running")
+    add_variant(down)
     down.set_defaults(handler=_testbed_down)

@@ -48,7 +48,7 @@ from qganb.guest.ssh import SshClient
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
 from qganb.process import LineSink
 from qganb.rpm.kept_packages import keep_rpm, kept_rpm
-from qganb.rpm.query import Nevra, file_query_argv, header_digest_of, nevra_of
+from qganb.rpm.query import HEADER_DIGEST_QUERY, Nevra, file_query_argv, header_digest_of, nevra_of
 from qganb.rpm.rpmbuild import BuiltPackage
 from qganb.stages.records import BuildRecord, EditRecord, InstallRecord
 from qganb.stages.run_dir import RunDir
@@ -384,16 +384,37 @@ def _previous_rpm(ssh: SshClient, installer: str, name: str, previous: str, opti
             return upload_as_previous(keep_rpm(candidate))
     download = {"dnf": ["dnf", "download", f"--destdir={state}/previous"],
                 "yum": ["yumdownloader", f"--destdir={state}/previous"]}.get(installer)
-    if download is not None:
-        ssh.run(["mkdir", "-p", f"{state}/previous"])
-        done = ssh.run([*download, previous], as_root=True, check=False, timeout=300)
-        listed = ssh.run(["find", f"{state}/previous", "-maxdepth", "1", "-name", "*.rpm"], check=False).stdout.split()
-        if done.succeeded and listed:
-            return listed[0]
-    raise PreviousPackageUnavailable(
-        f"no RPM of the installed {previous} to roll back to"
-        + (" (the guest's repositories do not offer it)" if download else " (the guest has neither dnf nor yum)"),
-        "pass it with --previous-rpm PATH; the install changes nothing until it has one")
+    fix = "pass it with --previous-rpm PATH; the install changes nothing until it has one"
+    if download is None:
+        raise PreviousPackageUnavailable(f"no RPM of the installed {previous} to roll back to "
+                                         "(the guest has neither dnf nor yum)", fix)
+    ssh.run(["mkdir", "-p", f"{state}/previous"])
+    done = ssh.run([*download, previous], as_root=True, check=False, timeout=300)
+    listed = ssh.run(["find", f"{state}/previous", "-maxdepth", "1", "-name", "*.rpm"], check=False).stdout.split()
+    if not done.succeeded or not listed:
+        said = _download_error(done.stderr + "\n" + done.stdout)
+        if "No such command" in said or done.returncode == 127:
+            fix += " (or install dnf-plugins-core, yum-utils on EL7, on the guest)"
+        raise PreviousPackageUnavailable(
+            f"no RPM of the installed {previous} to roll back to (`{' '.join(download[:-1])} {previous}` on the "
+            f"guest: {said})", fix)
+    # A repository can hold another build with the same NEVRA: only the very build the guest runs will do.
+    digest = ssh.run(file_query_argv(listed[0], HEADER_DIGEST_QUERY), check=False).stdout.strip()
+    if digest != running:
+        raise PreviousPackageUnavailable(
+            f"the guest's repositories offer {previous}, but another build of it than the one installed "
+            f"(header digest {digest or 'unreadable'}, installed {running})",
+            "pass the very RPM installed with --previous-rpm PATH, or publish it to the guest's repository")
+    return listed[0]
+
+
+def _download_error(text: str) -> str:
+    """The line of dnf/yumdownloader's output that says why nothing was downloaded."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Error:", "No such command", "No Match")) or "command not found" in line:
+            return line
+    return lines[-1] if lines else "no message"
 
 
 def _check_previous_on_guest(ssh: SshClient, path: str, previous: str) -> None:

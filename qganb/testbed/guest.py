@@ -1,6 +1,11 @@
 """The local test guest: a real libvirt domain (TCG) booting a Debian image with systemd, udev,
 OpenSSH, rpm and the stock fixture qemu-guest-agent RPM installed through rpm.
 
+A second variant, `dnf`, adds Debian's dnf and createrepo_c: its stock agent comes from a package
+repository the image carries (qganb.testbed.local_repo) and is installed by dnf, with the rpm
+database told what the Debian system supplies (qganb.testbed.system_provides). It is its own
+domain, port, image and run directory, so both variants can run side by side.
+
 The image is built once from Debian packages (debootstrap, then `mkfs.ext4 -d`, no loop mounts) and
 cached by a content key. Each `up` boots a fresh copy-on-write overlay of it. SSH goes only through
 a host port forward on 127.0.0.1, with a key pair and a guest host key that the testbed generates
@@ -30,7 +35,7 @@ from qganb.guest.ssh import SshClient, SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
 from qganb.rpm.query import Nevra, installed_query_argv, nevra_of
 from qganb.rpm.rpmbuild import rebuild_srpm
-from qganb.testbed import libvirt_host
+from qganb.testbed import libvirt_host, local_repo, system_provides
 from qganb.testbed.debian_sources import DEFAULT_MIRROR
 from qganb.testbed.fixture_srpm import build_fixture_srpm
 
@@ -44,6 +49,61 @@ GUEST_PACKAGES = [
 IMAGE_FORMAT = 1
 IMAGE_SIZE = "2G"
 STOCK_FIXTURE = ("7.2", "el7")
+DNF_IMAGE_FORMAT = 1
+# Fedora ships dnf's "local" plugin in a package of its own that is not installed by default;
+# Debian's dnf-plugins-core carries every plugin and enables it. It makes every install fail on a
+# guest without GPG keys ("Problem repository: [_dnf_local]"), so the image turns it off.
+DNF_LOCAL_PLUGIN_OFF = """# qganb: off, as on Fedora, where this plugin is a separate package not installed by default.
+[main]
+enabled = false
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kind of test guest: its own domain, SSH port, image directory and run directory."""
+
+    name: str
+    domain: str
+    extra_packages: tuple[str, ...]
+    port_variable: str
+    default_port: int
+    subdirectory: str  # of testbed_dir(); "" for the default variant, whose layout predates variants
+
+    @property
+    def packages(self) -> list[str]:
+        return GUEST_PACKAGES + list(self.extra_packages)
+
+    @property
+    def home(self) -> Path:
+        path = testbed_dir() / self.subdirectory if self.subdirectory else testbed_dir()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def uses_dnf(self) -> bool:
+        return "dnf" in self.extra_packages
+
+
+VARIANTS = {
+    "default": Variant("default", DOMAIN, (), "QGANB_TESTBED_SSH_PORT", 22222, ""),
+    "dnf": Variant("dnf", "qganb-testbed-dnf", ("dnf", "dnf-plugins-core", "createrepo-c"),
+                   "QGANB_TESTBED_DNF_SSH_PORT", 22230, "dnf"),
+}
+
+
+def variant_named(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise TestbedError(f"no testbed variant {name!r}", f"pick one of {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def domain_name(variant: str = "default") -> str:
+    return variant_named(variant).domain
 
 
 @dataclass(frozen=True)
@@ -75,8 +135,9 @@ class GuestImage:
         return json.loads((self.directory / "image.json").read_text())
 
 
-def ssh_port() -> int:
-    return int(os.environ.get("QGANB_TESTBED_SSH_PORT", "22222"))
+def ssh_port(variant: str = "default") -> int:
+    chosen = variant_named(variant)
+    return int(os.environ.get(chosen.port_variable, str(chosen.default_port)))
 
 
 def testbed_dir() -> Path:
@@ -150,10 +211,11 @@ def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
     return True
 
 
-def _image_key(stock_rpm: Path) -> str:
+def _image_key(stock_rpm: Path, variant: Variant) -> str:
     # The stock build is named by its src.rpm's digest (stock_rpm): an input, stable across rebuilds,
     # where the binary RPM's own bytes change with every build time.
-    material = json.dumps([IMAGE_FORMAT, SUITE, GUEST_PACKAGES, IMAGE_SIZE, stock_rpm.name, stock_rpm.parent.name])
+    material = json.dumps([IMAGE_FORMAT, SUITE, variant.packages, IMAGE_SIZE, stock_rpm.name, stock_rpm.parent.name]
+                          + ([variant.name, DNF_IMAGE_FORMAT] if variant.uses_dnf else []))
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -179,8 +241,34 @@ def _configure_root(root: Path, keys: Path) -> None:
            "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n")
 
 
-def build_image(on_line: LineSink | None = None) -> GuestImage:
+def _install_agent_with_rpm(root: Path, stock: Path, scratch: Path) -> dict[str, object]:
+    shutil.copyfile(stock, root / "tmp" / stock.name)
+    run(["chroot", root, "rpm", "-i", "--nodeps", f"/tmp/{stock.name}"], log_path=scratch / "rpm.log")
+    (root / "tmp" / stock.name).unlink()
+    return {}
+
+
+def _install_agent_with_dnf(root: Path, stock: Path, scratch: Path, on_line: LineSink | None) -> dict[str, object]:
+    """The stock agent from the image's own repository, installed by the image's dnf with every
+    requirement resolved (no --nodeps): the rpm database first learns what Debian supplies."""
+    _write(root / "etc/dnf/plugins/local.conf", DNF_LOCAL_PLUGIN_OFF)
+    work = scratch / "provides"
+    work.mkdir()
+    provides_rpm, provided = system_provides.build_provides_rpm(root, [stock], work)
+    shutil.copyfile(provides_rpm, root / "tmp" / provides_rpm.name)
+    run(["chroot", root, "rpm", "-i", f"/tmp/{provides_rpm.name}"], log_path=scratch / "rpm.log")
+    (root / "tmp" / provides_rpm.name).unlink()
+    local_repo.make_in_image(root, [stock], log_path=scratch / "dnf.log")
+    run(["chroot", root, "dnf", "-y", "install", nevra_of(stock).nevr], log_path=scratch / "dnf.log",
+        on_line=on_line, timeout=600)
+    return {"provides_package": provides_rpm.name,
+            "provides": {p.spec_line().removeprefix("Provides: "): p.evidence for p in provided},
+            "repository": local_repo.REPO_DIR, "repository_file": local_repo.REPO_FILE}
+
+
+def build_image(on_line: LineSink | None = None, variant: str = "default") -> GuestImage:
     """The guest image, built when its inputs changed and reused otherwise."""
+    chosen = variant_named(variant)
     for tool, package in (("debootstrap", "debootstrap"), ("mkfs.ext4", "e2fsprogs"), ("ssh-keygen", "openssh-client"),
                           ("chroot", "coreutils"), ("systemctl", "systemd")):
         require_tool(tool, package)
@@ -188,10 +276,10 @@ def build_image(on_line: LineSink | None = None) -> GuestImage:
         raise TestbedError("building the guest image needs root (debootstrap creates device nodes)",
                            "run `qganb testbed up` as root once; later runs reuse the image")
     stock = stock_agent_rpm(on_line)
-    final = testbed_dir() / f"image-{_image_key(stock)}"
+    final = chosen.home / f"image-{_image_key(stock, chosen)}"
     if (final / "image.json").is_file():
         return GuestImage(final)
-    scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=testbed_dir()))
+    scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=chosen.home))
     try:
         started = time.monotonic()
         root = scratch / "root"
@@ -201,13 +289,12 @@ def build_image(on_line: LineSink | None = None) -> GuestImage:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-testbed", "-f", keys / "id_ed25519"])
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-guest", "-f", keys / "ssh_host_ed25519_key"])
         mirror = os.environ.get("QGANB_DEBIAN_MIRROR", DEFAULT_MIRROR)
-        run(["debootstrap", "--variant=minbase", f"--include={','.join(GUEST_PACKAGES)}", SUITE, root, mirror],
+        run(["debootstrap", "--variant=minbase", f"--include={','.join(chosen.packages)}", SUITE, root, mirror],
             log_path=scratch / "debootstrap.log", on_line=on_line,
             fix=f"check that {mirror} is reachable (or set QGANB_DEBIAN_MIRROR)")
         _configure_root(root, keys)
-        shutil.copyfile(stock, root / "tmp" / stock.name)
-        run(["chroot", root, "rpm", "-i", "--nodeps", f"/tmp/{stock.name}"], log_path=scratch / "rpm.log")
-        (root / "tmp" / stock.name).unlink()
+        installed = (_install_agent_with_dnf(root, stock, scratch, on_line) if chosen.uses_dnf
+                     else _install_agent_with_rpm(root, stock, scratch))
         # The unit is WantedBy the virtio port's device unit: udev starts the agent when the port appears.
         run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service"], log_path=scratch / "rpm.log")
         kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
@@ -218,7 +305,8 @@ def build_image(on_line: LineSink | None = None) -> GuestImage:
             log_path=scratch / "mkfs.log")
         (staging / "root.ext4").chmod(0o600)  # it holds the guest's private host key
         _write(staging / "image.json", json.dumps({
-            "suite": SUITE, "packages": GUEST_PACKAGES, "stock_rpm": stock.name, "kernel": kernel.name,
+            "suite": SUITE, "packages": chosen.packages, "stock_rpm": stock.name, "kernel": kernel.name,
+            **({"variant": chosen.name} if chosen.name != "default" else {}), **installed,
             "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
         os.replace(staging, final)
     finally:
@@ -226,9 +314,9 @@ def build_image(on_line: LineSink | None = None) -> GuestImage:
     return GuestImage(final)
 
 
-def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int) -> str:
+def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domain: str = DOMAIN) -> str:
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>{DOMAIN}</name>
+  <name>{escape(domain)}</name>
   <memory unit='MiB'>1024</memory>
   <vcpu>1</vcpu>
   <os>
@@ -257,23 +345,25 @@ def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int) -> st
 """
 
 
-def known_hosts_path() -> Path:
-    return testbed_dir() / "known_hosts"
+def known_hosts_path(variant: str = "default") -> Path:
+    return variant_named(variant).home / "known_hosts"
 
 
-def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None) -> list[str]:
+def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None,
+             variant: str = "default") -> list[str]:
     """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path())}", "-o", "ConnectTimeout=10",
-            "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port()), "root@127.0.0.1"]
+            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path(variant))}", "-o", "ConnectTimeout=10",
+            "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port(variant)),
+            "root@127.0.0.1"]
     if command:
         argv += ["--", *command]
     return argv
 
 
-def _ssh_answers(image: GuestImage) -> bool:
+def _ssh_answers(image: GuestImage, variant: str) -> bool:
     try:
-        return subprocess.run(ssh_argv(image, ["true"]), capture_output=True, check=False, timeout=30).returncode == 0
+        return subprocess.run(ssh_argv(image, ["true"], variant=variant), capture_output=True, check=False, timeout=30).returncode == 0
     except subprocess.TimeoutExpired:
         return False  # a hung attempt counts as "not yet": the boot deadline decides
 
@@ -283,12 +373,16 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def up(on_line: LineSink | None = None, timeout: float = 300.0, stock: Path | None = None) -> dict[str, float]:
-    """Boot the guest (building the image first if needed); return the timings in seconds.
+def up(on_line: LineSink | None = None, timeout: float = 300.0, variant: str = "default",
+       stock: Path | None = None) -> dict[str, float]:
+    """Boot the guest of `variant` (building its image first if needed); return the timings in seconds.
 
-    `stock`: a src.rpm or RPM of the agent the guest then starts from (see stock_rpm), instead of
-    the default fixture's build the image carries."""
-    timings = _boot(on_line, timeout)
+    `stock` (default variant): a src.rpm or RPM of the agent the guest then starts from (see
+    stock_rpm), instead of the default fixture's build the image carries."""
+    if stock is not None and variant != "default":
+        raise TestbedError(f"--stock applies to the default guest, not the {variant} one",
+                           f"the {variant} guest takes its agent from its own repository: leave --stock out")
+    timings = _boot(on_line, timeout, variant)
     if stock is not None:
         began = time.monotonic()
         start_from(stock_rpm(stock, on_line), on_line)
@@ -296,22 +390,23 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0, stock: Path | No
     return timings
 
 
-def _boot(on_line: LineSink | None, timeout: float) -> dict[str, float]:
+def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, float]:
     require_tool("qemu-img", "qemu-utils")
+    chosen = variant_named(variant)
     timings: dict[str, float] = {}
     start = time.monotonic()
-    image = build_image(on_line)
+    image = build_image(on_line, variant)
     timings["image"] = time.monotonic() - start
     libvirt_host.ensure_daemons()
-    port = ssh_port()
-    if libvirt_host.domain_state(DOMAIN) == "running" and libvirt_host.agent_ping(DOMAIN):
+    port = ssh_port(variant)
+    if libvirt_host.domain_state(chosen.domain) == "running" and libvirt_host.agent_ping(chosen.domain):
         timings["boot"] = 0.0
         return timings
-    if libvirt_host.domain_state(DOMAIN) is not None:
-        down()
+    if libvirt_host.domain_state(chosen.domain) is not None:
+        down(variant)
     if not _port_free(port):
-        raise TestbedError(f"127.0.0.1:{port} is already in use", "set QGANB_TESTBED_SSH_PORT to a free port")
-    state = testbed_dir() / "run"
+        raise TestbedError(f"127.0.0.1:{port} is already in use", f"set {chosen.port_variable} to a free port")
+    state = chosen.run_dir
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir()
     overlay = state / "overlay.qcow2"
@@ -322,19 +417,19 @@ def _boot(on_line: LineSink | None, timeout: float) -> dict[str, float]:
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.disk, "-F", "raw", overlay])
     overlay.chmod(0o600)
     xml = state / "domain.xml"
-    xml.write_text(domain_xml(image, overlay, state / "console.log", port))
-    known_hosts_path().write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
+    xml.write_text(domain_xml(image, overlay, state / "console.log", port, chosen.domain))
+    known_hosts_path(variant).write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
     boot = time.monotonic()
     libvirt_host.virsh("create", str(xml))
     deadline = boot + timeout
-    while not libvirt_host.agent_ping(DOMAIN, timeout=3):
+    while not libvirt_host.agent_ping(chosen.domain, timeout=3):
         if time.monotonic() > deadline:
             tail = (state / "console.log").read_text(errors="replace").splitlines()[-10:]
             raise TestbedError(f"the guest's agent did not answer guest-ping within {timeout:g} s; console: "
                                + " | ".join(tail), f"see {state / 'console.log'}")
         time.sleep(1)
     timings["boot"] = time.monotonic() - boot
-    while not _ssh_answers(image):
+    while not _ssh_answers(image, variant):
         if time.monotonic() > deadline:
             raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
         time.sleep(1)
@@ -342,23 +437,25 @@ def _boot(on_line: LineSink | None, timeout: float) -> dict[str, float]:
     return timings
 
 
-def down() -> None:
-    """Stop the guest and remove its overlay; leaves nothing running."""
-    if libvirt_host.domain_state(DOMAIN) is not None:
-        libvirt_host.virsh("destroy", DOMAIN, check=False)
-        if libvirt_host.domain_state(DOMAIN) is not None:
-            libvirt_host.virsh("undefine", DOMAIN, check=False)
-    shutil.rmtree(testbed_dir() / "run", ignore_errors=True)
+def down(variant: str = "default") -> None:
+    """Stop the guest of `variant` and remove its overlay; leaves nothing of it running."""
+    chosen = variant_named(variant)
+    if libvirt_host.domain_state(chosen.domain) is not None:
+        libvirt_host.virsh("destroy", chosen.domain, check=False)
+        if libvirt_host.domain_state(chosen.domain) is not None:
+            libvirt_host.virsh("undefine", chosen.domain, check=False)
+    shutil.rmtree(chosen.run_dir, ignore_errors=True)
 
 
-def current_image() -> GuestImage:
-    images = sorted(testbed_dir().glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
+def current_image(variant: str = "default") -> GuestImage:
+    images = sorted(variant_named(variant).home.glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
     if not images:
-        raise TestbedError("no testbed image yet", "run `qganb testbed up` first")
+        flag = "" if variant == "default" else f" --variant {variant}"
+        raise TestbedError(f"no {variant} testbed image yet", f"run `qganb testbed up{flag}` first")
     return GuestImage(images[-1].parent)
 
 
-def ssh_target(image: GuestImage | None = None) -> SshTarget:
+def ssh_target(image: GuestImage | None = None, variant: str = "default") -> SshTarget:
     """root on the guest through the port forward, with the testbed's key and pinned known_hosts."""
-    image = image or current_image()
-    return SshTarget("127.0.0.1", "root", ssh_port(), image.client_key, known_hosts_path())
+    image = image or current_image(variant)
+    return SshTarget("127.0.0.1", "root", ssh_port(variant), image.client_key, known_hosts_path(variant))
