@@ -80,13 +80,22 @@ def test_the_seed_world_centos7_qemu_2_12_upgrades_the_guests_stock_agent(stock_
     (el7 fixture from the upstream 2.12.0 release) and the two seed commands, on a guest that runs
     that src.rpm's own stock build, so the install is an upgrade; the commands then answer through
     `virsh qemu-agent-command`."""
+    from qganb.testbed.fixture_srpm import build_fixture_srpm
+    from tests.guest_faults import put_stock_agent_back
+
+    fixture = build_fixture_srpm("2.12", "el7")
+    try:
+        _run_the_seed_world(fixture.path, tmp_path)
+    finally:
+        put_stock_agent_back()  # the guest's usual stock (7.2) for the tests after this one
+
+
+def _run_the_seed_world(srpm: Path, tmp_path: Path) -> None:
     from qganb.agent.virsh import VirshAgent
     from qganb.rpm.query import nevra_of
     from qganb.testbed import guest
-    from qganb.testbed.fixture_srpm import build_fixture_srpm
 
-    fixture = build_fixture_srpm("2.12", "el7")
-    done = qganb_run("--srpm", str(fixture.path), "--recipe", "recipes/guest-set-watchdog-timeout.yaml",
+    done = qganb_run("--srpm", str(srpm), "--recipe", "recipes/guest-set-watchdog-timeout.yaml",
                      "--recipe", "recipes/guest-get-cpu-usage-rate.yaml", "--run", str(tmp_path / "run"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     assert "testbed: the guest starts from qemu-guest-agent-10:2.12.0-3.el7.x86_64" in done.stdout
@@ -94,7 +103,7 @@ def test_the_seed_world_centos7_qemu_2_12_upgrades_the_guests_stock_agent(stock_
     installed = RunDir(tmp_path / "run").load(InstallRecord)
     assert installed.previous == "qemu-guest-agent-10:2.12.0-3.el7.x86_64", "an upgrade from the stock build"
     assert "verification: passed (" in done.stdout
-    assert str(nevra_of(guest.stock_rpm(fixture.path))) == "qemu-guest-agent-10:2.12.0-3.el7.x86_64"
+    assert str(nevra_of(guest.stock_rpm(srpm))) == "qemu-guest-agent-10:2.12.0-3.el7.x86_64"
 
     agent = VirshAgent(guest.DOMAIN)
     info = agent.execute("guest-info", None, timeout=30)

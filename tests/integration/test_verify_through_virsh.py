@@ -35,7 +35,7 @@ verify:
 """
 
 
-def test_a_passing_verification_writes_its_record(testbed_guest, tmp_path: Path) -> None:
+def test_a_passing_verification_writes_its_record(stock_testbed, tmp_path: Path) -> None:
     recipe = parse_recipe(HOST_NAME, tmp_path / "host-name.yaml")
     direct = verify_on_guest(VirshAgent(guest.DOMAIN), [recipe], domain=guest.DOMAIN, uri=DEFAULT_URI)
     assert direct.passed and direct.agent_version == "7.2.0"
