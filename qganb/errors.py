@@ -107,7 +107,7 @@ class ConfigureFailed(QganbError):
         self.failure = failure
         self.packages = packages
         install = (f"install {' '.join(packages)} (apt-get install -y --no-install-recommends {' '.join(packages)})"
-                   if packages else "install the development package it names")
+                   if packages else "install what configure's ERROR above asks for")
         super().__init__(
             f"configure failed for QEMU {version}: " + " ".join(reason),
             f"{install} on this build host (`make setup` installs the ones qganb knows for every supported QEMU), "

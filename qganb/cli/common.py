@@ -29,7 +29,7 @@ def add_guest_arguments(parser: argparse.ArgumentParser) -> None:
 def add_stock_argument(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--stock", metavar="SRPM|RPM",
                         help="testbed only: the agent package the guest starts from, a src.rpm (rebuilt unpatched) "
-                        f"or an RPM (default: {default})")
+                        f"or an RPM; `as-is` leaves the guest's package alone (default: {default})")
 
 
 def add_installer_arguments(parser: argparse.ArgumentParser) -> None:

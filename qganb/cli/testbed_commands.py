@@ -44,7 +44,7 @@ def _testbed_up(args: argparse.Namespace) -> int:
               f"(sshd {timings['ssh']:.1f} s); image {image.directory.name} ({how})")
     if "stock" in timings:
         print(f"the guest runs {args.stock}'s agent package " + (
-            f"(installed in {timings['stock']:.1f} s)" if timings["stock"] > 0.5 else "(already)"))
+            f"(installed in {timings['stock']:.1f} s)" if timings["stock"] else "(it did already)"))
     flag = "" if args.variant == "default" else f" --variant {args.variant}"
     print(f"ssh: qganb testbed ssh{flag}   (port {guest.ssh_port(args.variant)} on 127.0.0.1, host key pinned in "
           f"{guest.known_hosts_path(args.variant)})")

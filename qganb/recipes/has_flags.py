@@ -121,6 +121,26 @@ def _definition(setters: ResultFlagSetters, struct: CStruct, needs: set[str]) ->
 _FLAG_USE = re.compile(r"(?:->|\.)\s*has_(?P<name>\w+)\b")
 
 
+def _lines_under_pre_8_guard(c_text: str) -> set[int]:
+    """Line numbers inside `#if QEMU_VERSION_MAJOR < 8` ... `#else`/`#endif` (nesting counted)."""
+    inside: set[int] = set()
+    depth = 0  # nesting depth inside the guard; 0: outside
+    for number, line in enumerate(c_text.splitlines(), start=1):
+        directive = line.strip()
+        if depth == 0:
+            if re.match(r"#\s*if\s+QEMU_VERSION_MAJOR\s*<\s*8\b", directive):
+                depth = 1
+            continue
+        if re.match(r"#\s*if", directive):
+            depth += 1
+        elif re.match(r"#\s*endif", directive) or (depth == 1 and re.match(r"#\s*(else|elif)", directive)):
+            depth -= 1
+            continue
+        if depth:
+            inside.add(number)
+    return inside
+
+
 def stale_flag_uses(c_text: str, root_type: str, structs: dict[str, CStruct]) -> list[tuple[int, str, str]]:
     """(line in `c_text`, member, struct) for each `->has_x` / `.has_x` the tree's structs lack
     while a struct reachable from `root_type` has a pointer member `x`: a flag QEMU 8.0 dropped.
@@ -134,9 +154,13 @@ def stale_flag_uses(c_text: str, root_type: str, structs: dict[str, CStruct]) ->
         for m in structs[t].members:
             if m.is_pointer and structs[t].list_element is None:
                 pointers.setdefault(m.name, t)
+    guarded = _lines_under_pre_8_guard(c_text)
     found = []
     for match in _FLAG_USE.finditer(c_text):
         name = match.group("name")
+        line = c_text.count("\n", 0, match.start()) + 1
+        if line in guarded:
+            continue  # `#if QEMU_VERSION_MAJOR < 8`: the old way to write it, compiled out here
         if f"has_{name}" not in known_flags and name in pointers:
             found.append((c_text.count("\n", 0, match.start()) + 1, name, pointers[name]))
     return found

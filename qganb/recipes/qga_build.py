@@ -18,7 +18,7 @@ from qganb.errors import CommandFailed, ConfigureFailed
 from qganb.process import LineSink, require_tool, run
 from qganb.recipes.qemu_tree import QemuTree
 from qganb.rpm import build_host
-from qganb.rpm.build_requires import configure_miss, explain_miss
+from qganb.rpm.build_requires import configure_miss, explain_miss, host_family
 from qganb.rpm.compiler_cache import compiler_cache_env
 
 ONLY_QGA = [
@@ -153,7 +153,8 @@ class QgaBuild:
             run(argv, cwd=self.build_dir, env=self._env(), log_path=self.log_path, on_line=on_line)
         except CommandFailed as exc:
             miss = configure_miss("\n".join(exc.tail))
-            packages = explain_miss(miss, []).debian if miss is not None else ()
+            # The package table is Debian's; elsewhere configure's own words are the advice.
+            packages = explain_miss(miss, []).debian if miss is not None and host_family() == "debian" else ()
             raise ConfigureFailed(self.tree.version_text, configure_problem(exc.tail), exc, packages) from exc
         stamp_file.write_text(self._stamp(argv))
         self.configured_now = True

@@ -8,6 +8,7 @@ recipe only the edited files are rewritten, so the rebuild is incremental.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,27 @@ def _map_diagnostics(output: str, plan: EditPlan, kind: str) -> list[str]:
     return mapped
 
 
+_UNDEFINED = re.compile(r"in function [`'‘](?P<function>\w+)['’]:?\s*$|undefined reference to [`'‘](?P<symbol>\w+)['’]")
+
+
+def _unresolved_in_recipes(output: str, plan: EditPlan) -> list[str]:
+    """ld's `undefined reference` lines from a function a recipe wrote, as `recipe: command: symbol`."""
+    ours = {a.recipe.command.replace("-", "_"): a.recipe for a in plan.applied}
+    found: list[str] = []
+    function = ""
+    for line in output.splitlines():
+        match = _UNDEFINED.search(line)
+        if match is None:
+            continue
+        if match.group("function"):
+            function = match.group("function")
+            continue
+        recipe = next((r for key, r in ours.items() if key in function), None)
+        if recipe is not None:
+            found.append(f"{recipe.path}: {recipe.command}: undefined reference to {match.group('symbol')}")
+    return list(dict.fromkeys(found))
+
+
 def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None,
                      listing: TreeListing | None = None, sandbox: bool = True) -> ValidationReport:
     """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case,
@@ -111,6 +133,15 @@ def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, lay
         mapped = _map_diagnostics(output, plan, "error")
         raw = [f"{p}:{n}: error: {m}" for p, n, _, m in compiler_messages(output, "error")]
         if not mapped and not raw:
+            unresolved = _unresolved_in_recipes(output, plan)
+            if unresolved:
+                # gcc only warns on an undeclared call (no -Werror here); the link is where it stops.
+                hints = _map_diagnostics(output, plan, "warning")
+                raise ValidationFailed(
+                    f"qemu-ga does not link with {', '.join(report.commands)} on QEMU {tree.version_text}:\n  "
+                    + "\n  ".join(unresolved + hints),
+                    "the recipe's C calls a function this QEMU does not have: declare or write it in the recipe, or "
+                    f"call one this version provides (full log: {build.log_path})") from exc
             raise BuildSystemFailed(tree.version_text, exc) from exc
         fix = (f"fix the C in the recipe at the lines shown (full log: {build.log_path})" if mapped else
                "no error is on a line the recipe wrote: if the recipe declares or calls what these lines name, fix "

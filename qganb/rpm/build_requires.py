@@ -178,7 +178,7 @@ class Requirement:
     conditional: bool = False
 
 
-_TOKEN = re.compile(r"\(|\)|[^\s()]+(?:\([^\s()]*\))?")
+_TOKEN = re.compile(r"\(|\)|[^\s()]+(?:\([^\s()]*\))*")  # libtcmalloc.so.4()(64bit) is one name
 _OPERATORS = {"<", "<=", "=", ">=", ">", "=="}
 _BOOLEAN = {"and", "or", "if", "unless", "else", "with", "without"}
 
@@ -472,7 +472,8 @@ def install_on_debian(check: DebianCheck, *, log: Path | None = None, on_line: L
     if not check.missing_packages:
         return
     require_tool("apt-get", "apt")
-    argv = privileged(check.install_argv(), "build dependencies")
+    # sudo resets the environment: the frontend setting goes on the command line through env(1).
+    argv = privileged(["env", "DEBIAN_FRONTEND=noninteractive", *check.install_argv()], "build dependencies")
     try:
         run(argv, env={"DEBIAN_FRONTEND": "noninteractive"}, log_path=log, on_line=on_line, timeout=1800)
     except CommandFailed as exc:

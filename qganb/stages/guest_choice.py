@@ -47,6 +47,8 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
         return GuestChoice(SshClient(target) if target else None, domain, uri)
     from qganb.testbed import guest as testbed
 
+    if stock == KEEP_STOCK:
+        stock = ""
     start = testbed.stock_rpm(_existing(stock), on_line) if stock else None
     if start_testbed or start is not None:
         testbed.up()

@@ -33,7 +33,8 @@ from qganb.agent.transport import wait_for_agent
 from qganb.agent.virsh import VirshAgent
 from qganb.guest.ssh import SshClient, SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
-from qganb.rpm.query import Nevra, installed_query_argv, nevra_of
+from qganb.rpm.kept_packages import keep_rpm
+from qganb.rpm.query import HEADER_DIGEST_QUERY, NEVRA_QUERY, Nevra, header_digest_of, installed_query_argv, nevra_of
 from qganb.rpm.rpmbuild import rebuild_srpm
 from qganb.testbed import libvirt_host, local_repo, system_provides
 from qganb.testbed.debian_sources import DEFAULT_MIRROR
@@ -187,25 +188,33 @@ def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
     return next(final.glob("*.rpm"))
 
 
-def running_agent_package(ssh: SshClient) -> str:
-    """The NEVRA of the guest's installed agent package, or "" when there is none."""
-    done = ssh.run(installed_query_argv(AGENT_PACKAGE), check=False)
-    return str(Nevra.parse_query(done.stdout)) if done.returncode == 0 else ""
+def running_agent_package(ssh: SshClient) -> tuple[str, str]:
+    """(NEVRA, header digest) of the guest's installed agent package; ("", "") when there is none."""
+    done = ssh.run(installed_query_argv(AGENT_PACKAGE, NEVRA_QUERY.rstrip("\n") + "\t" + HEADER_DIGEST_QUERY),
+                   check=False)
+    if done.returncode != 0:
+        return "", ""
+    *fields, digest = done.stdout.strip().split("\t")
+    return str(Nevra.parse_query("\t".join(fields) + "\n")), digest
 
 
 def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
-    """Make the running guest run `stock` as its agent package, up or down from what it has, as a
-    guest that shipped with it would; True when it had to change. Ends with the agent answering."""
+    """Make the running guest run the very build `stock` as its agent package, up or down from what it
+    has, as a guest that shipped with it would; True when it had to change. Ends with the agent
+    answering, and `stock` kept as the rollback source of the next install."""
     wanted = str(nevra_of(stock))
+    keep_rpm(stock)
     with SshClient(ssh_target()) as ssh:
-        if running_agent_package(ssh) == wanted:
+        # Rebuilds share a NEVRA: only the header digest says it is this very build.
+        if running_agent_package(ssh) == (wanted, header_digest_of(stock)):
             return False
         if on_line is not None:
             on_line(f"testbed: the guest starts from {wanted}")
-        ssh.upload([stock], "/var/tmp")
+        remote = ssh.run(["mktemp", "-d", "/var/tmp/qganb-stock.XXXXXX"]).stdout.strip()
+        ssh.upload([stock], remote)
         # The guest's rpm database is Debian's, empty of what the package requires: --nodeps.
-        ssh.run(["rpm", "-U", "--nodeps", "--oldpackage", "--replacepkgs", f"/var/tmp/{stock.name}"])
-        ssh.run(["rm", "-f", f"/var/tmp/{stock.name}"])
+        ssh.run(["rpm", "-U", "--nodeps", "--oldpackage", "--replacepkgs", "--force", f"{remote}/{stock.name}"])
+        ssh.run(["rm", "-rf", remote])
         ssh.run(["systemctl", "restart", "qemu-guest-agent"])
     wait_for_agent(VirshAgent(DOMAIN), timeout=120)
     return True
@@ -385,8 +394,8 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0, variant: str = "
     timings = _boot(on_line, timeout, variant)
     if stock is not None:
         began = time.monotonic()
-        start_from(stock_rpm(stock, on_line), on_line)
-        timings["stock"] = time.monotonic() - began
+        changed = start_from(stock_rpm(stock, on_line), on_line)
+        timings["stock"] = time.monotonic() - began if changed else 0.0
     return timings
 
 

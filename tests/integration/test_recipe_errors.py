@@ -147,6 +147,20 @@ def test_c_that_does_not_compile_shows_compiler_lines_mapped_to_the_recipe(tmp_p
     assert re.search(rf"{re.escape(str(path))}:{expected_line}: implementation.posix: error: .*hello_undeclared", message), message
 
 
+def test_a_call_to_a_function_qemu_lacks_is_the_recipes_link_error(tmp_path: Path, clean_tree) -> None:
+    """gcc only warns about an undeclared function (no -Werror); the real link fails, and the error
+    names the recipe and the symbol, never "not in the recipe's C"."""
+    tree = clean_tree("7.2")
+    text = GOOD.replace('r->greeting = g_strdup("hello");', 'r->greeting = qganb_no_such_helper("hello");')
+    path = recipe_file(tmp_path, text)
+    with pytest.raises(ValidationFailed) as info:
+        validate_recipes(tree, load_recipes([path]))
+    message = str(info.value)
+    assert "does not link" in message, message
+    assert f"{path}: guest-qganb-probe: undefined reference to qganb_no_such_helper" in message, message
+    assert "the recipe's C calls a function this QEMU does not have" in message
+
+
 def test_c_that_crashes_the_agent_is_reported_with_the_signal(tmp_path: Path, clean_tree) -> None:
     tree = clean_tree("7.2")
     text = GOOD.replace("    GuestQganbProbe *r = g_new0(GuestQganbProbe, 1);\n",

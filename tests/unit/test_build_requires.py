@@ -233,3 +233,8 @@ def test_an_ordinary_user_gets_sudo_n_or_a_clear_error(tmp_path: Path) -> None:
         assert done.stdout.strip() == ("error: installing build dependencies needs root, and qganb runs as an "
                                        "ordinary user without sudo; run as root: apt-get install -y libnfs-dev")
     assert br.privileged(["apt-get", "install", "x"], "x") == ["apt-get", "install", "x"], "root runs it as is"
+
+
+def test_a_library_capability_is_one_name() -> None:
+    requirement = br.parse_requirement("libtcmalloc.so.4()(64bit)")
+    assert [[c.name for c in choice] for choice in requirement.choices] == [["libtcmalloc.so.4()(64bit)"]]

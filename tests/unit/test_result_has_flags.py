@@ -184,6 +184,12 @@ def test_a_flag_8_0_dropped_is_found_at_its_line() -> None:
     assert stale_flag_uses(body, "GuestQganbResult *", read_structs(HEADER_7)) == []
 
 
+def test_a_flag_under_the_pre_8_0_guard_is_the_old_workaround_and_left_alone() -> None:
+    body = ("#if QEMU_VERSION_MAJOR < 8\nd->has_label = true;\n#if 1\n#endif\nd->has_label = true;\n#else\n"
+            "d->label = NULL;\n#endif\nd->has_label = true;\n")
+    assert stale_flag_uses(body, "GuestQganbResult *", read_structs(HEADER_10)) == [(9, "label", "GuestQganbDetail")]
+
+
 RECIPE = """\
 command: guest-x
 doc: X.
