@@ -29,8 +29,8 @@ def check_series(series: str) -> str:
     if series not in SERIES_SUITES and series not in UPSTREAM_RELEASES:
         raise UnknownQemuVersion(
             f"QEMU {series!r} has no fixture source",
-            f"choose one of {', '.join(supported_series())} (Debian's source packages carry "
-            f"{', '.join(SERIES_SUITES)}; {', '.join(UPSTREAM_RELEASES)} come from an upstream tarball)",
+            f"choose one of {', '.join(supported_series())} ({', '.join(SERIES_SUITES)} from Debian's source "
+            f"packages, {', '.join(UPSTREAM_RELEASES)} from its upstream release tarball)",
         )
     return series
 

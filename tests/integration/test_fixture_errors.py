@@ -36,13 +36,14 @@ def test_help_lists_the_commands_that_exist() -> None:
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (("--qemu", "6.0", "--style", "el7"), "qganb: error: QEMU '6.0' has no fixture source; choose one of 5.2, 7.2, 10.0"),
+    (("--qemu", "6.0", "--style", "el7"), "qganb: error: QEMU '6.0' has no fixture source; choose one of 2.12, 5.2, 7.2, 10.0"),
     (("--qemu", "7.2", "--style", "el8"), "qganb: error: spec style 'el8' is unknown; choose one of el7, el9, fedora"),
 ])
 def test_unknown_version_or_style_is_one_clear_line(args: tuple[str, ...], expected: str, tmp_path: Path) -> None:
     done = qganb("testbed", "srpm", *args, env={"QGANB_CACHE_DIR": str(tmp_path)})
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [expected + (" (the versions Debian's source packages carry)" if "6.0" in args else "")]
+    assert done.stderr.splitlines() == [expected + (" (5.2, 7.2, 10.0 from Debian's source packages, 2.12 from its "
+                                                     "upstream release tarball)" if "6.0" in args else "")]
     assert done.stdout == ""
 
 

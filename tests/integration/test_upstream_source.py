@@ -27,7 +27,7 @@ def cold_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_unknown_series_names_both_kinds_of_source() -> None:
     with pytest.raises(UnknownQemuVersion) as info:
         check_series("3.1")
-    assert "2.12, 5.2, 7.2, 10.0" in str(info.value) and "upstream tarball" in str(info.value)
+    assert "2.12, 5.2, 7.2, 10.0" in str(info.value) and "upstream release tarball" in str(info.value)
 
 
 def test_the_shared_fixtures_directory_is_the_default(cold_cache: Path) -> None:
