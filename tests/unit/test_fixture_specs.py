@@ -85,3 +85,19 @@ def test_unit_and_sysconfig_use_the_option_the_tree_has() -> None:
 def test_unknown_style_names_the_choices() -> None:
     with pytest.raises(UnknownSpecStyle, match="'el8' is unknown; choose one of el7, el9, fedora"):
         fixture_specs.check_style("el8")
+
+
+def test_the_2_12_spec_is_centos_7s_own_make_build(tmp_path: Path) -> None:
+    spec = load(tmp_path, "el7", source("2.12", "2.12.0"))
+    with spec.tags() as tags:
+        requires = [t.value for t in tags if t.name.lower() == "buildrequires"]
+    assert requires == list(fixture_specs.EL7_MAKE_BUILDREQUIRES), "CentOS 7's list, gperftools-devel last"
+    text = (tmp_path / "qemu-guest-agent.spec").read_text()
+    assert "make -C build %{?_smp_mflags} V=1 qemu-ga" in text and "install -D -p -m 0755 build/qemu-ga " in text
+    assert "%{?have_tcmalloc:--enable-tcmalloc}" in text and "--disable-capstone" in text
+    assert "%doc README\n" in text and "ninja" not in text and "meson" not in text
+
+
+def test_2_12_in_another_style_is_refused() -> None:
+    with pytest.raises(UnknownSpecStyle, match="QEMU 2.12 is packaged in the el7 style only"):
+        fixture_specs.render_spec(fixture_specs.STYLES["el9"], source("2.12", "2.12.0"))
