@@ -3,7 +3,11 @@ source packages; the upstream 2.12.0 tarball from ../shared/fixtures)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,14 +68,46 @@ def git_reset(tree: Path) -> None:
     _git(tree, "clean", "-fdq")
 
 
+# The dnf guest's image build (debootstrap, minutes, mostly I/O) runs beside the other tests: it starts
+# once the default guest is up (every cache it reads exists by then), in its own process so that
+# tests that point QGANB_CACHE_DIR elsewhere cannot move it, and the dnf tests (run last) wait for it.
+_DNF_IMAGE: list[subprocess.Popen[bytes]] = []
+DNF_IMAGE_LOG = Path(tempfile.gettempdir()) / "qganb-tests-dnf-image.log"
+
+
+def _start_dnf_image_build() -> None:
+    if _DNF_IMAGE:
+        return
+    code = "from qganb.testbed import guest; guest.build_image(variant='dnf')"
+    with open(DNF_IMAGE_LOG, "wb") as log:
+        _DNF_IMAGE.append(subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                           env={**os.environ, "QGANB_CACHE_DIR": str(paths.cache_dir())}))
+
+
+def wait_for_the_dnf_image() -> None:
+    """Let the background build finish; if it failed, the dnf guest's `up` builds again and says why."""
+    for process in _DNF_IMAGE:
+        process.wait()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The dnf guest's tests last, so its image builds while the others run."""
+    items.sort(key=lambda item: item.get_closest_marker("dnf_guest") is not None)
+
+
 @pytest.fixture(scope="session")
 def testbed_guest():
     """The real test guest, booted once for the session and stopped at the end."""
     from qganb.testbed import guest
 
     timings = guest.up()
+    _start_dnf_image_build()
     yield guest.current_image(), timings
     guest.down()
+    for process in _DNF_IMAGE:
+        if process.poll() is None:  # the dnf tests did not run: stop the build, which cleans up after itself
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
 
 
 SEED_RECIPES = ["guest-set-watchdog-timeout", "guest-get-cpu-usage-rate"]

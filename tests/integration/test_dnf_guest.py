@@ -23,6 +23,7 @@ from qganb.stages import install
 from qganb.stages.install import InstallOptions, install_rpm
 from qganb.stages.records import BuildRecord
 from qganb.testbed import guest, libvirt_host, local_repo
+from tests.conftest import wait_for_the_dnf_image
 from tests.guest_faults import BROKEN_QGA, build_broken_agent_rpm, repackaged_agent_rpm
 
 pytestmark = [pytest.mark.testbed, pytest.mark.dnf_guest, pytest.mark.fixture_build]
@@ -37,6 +38,7 @@ TARGET: list[SshTarget] = []  # the booted guest's, read before a test moves qga
 @pytest.fixture(scope="module")
 def dnf_guest():
     """The dnf guest, booted for this module and always stopped after it."""
+    wait_for_the_dnf_image()
     try:
         # TCG on two cores that other jobs share: its boot can take minutes beside them.
         timings = guest.up(variant=VARIANT, timeout=900)
