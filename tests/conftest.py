@@ -42,6 +42,30 @@ def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return trees
 
 
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+OPTIONAL_RESULT_RECIPE = ROOT / "tests" / "data" / "guest-qganb-optional-result.yaml"
+
+
+@pytest.fixture(scope="session")
+def validated(qemu_trees: dict[str, Path]):
+    """`validated(series)`: one validate on that tree of every shipped recipe plus the optional-result
+    test recipe, made once: a single qemu-ga build serves every test that checks one of them."""
+    from qganb.recipes.model import load_recipes
+    from qganb.recipes.validate import validate_recipes
+
+    reports = {}
+
+    def report_for(series: str):  # type: ignore[no-untyped-def]
+        if series not in reports:
+            reports[series] = validate_recipes(qemu_trees[series],
+                                               load_recipes([*SHIPPED_RECIPES, OPTIONAL_RESULT_RECIPE]))
+            print(reports[series].summary())
+        return reports[series]
+
+    return report_for
+
+
 @pytest.fixture()
 def clean_tree(qemu_trees: dict[str, Path]):
     """Asserts after the test that the tree is exactly its baseline, then resets it for the next test."""

@@ -27,13 +27,14 @@ def _tree(series: str, qemu_trees: dict[str, Path]) -> Path:
 
 
 @pytest.mark.parametrize("series", ["2.12", "5.2", "7.2", "10.0"])
-def test_optional_members_are_sent_when_set_and_absent_when_null(series: str, qemu_trees: dict[str, Path]) -> None:
+def test_optional_members_are_sent_when_set_and_absent_when_null(series: str, qemu_trees: dict[str, Path],
+                                                                  validated) -> None:
     tree = _tree(series, qemu_trees)
     recipes = load_recipes([RECIPE])
-    report = validate_recipes(tree, recipes)
-    print(report.summary())
-    assert [c.case for c in report.cases] == [c.name for c in recipes[0].model.verify.cases]
-    assert [c.line() for c in report.cases if not c.passed] == []
+    report = validated(series)  # this recipe, built and run together with the shipped ones
+    ours = [c for c in report.cases if c.command == recipes[0].command]
+    assert [c.case for c in ours] == [c.name for c in recipes[0].model.verify.cases]
+    assert [c.line() for c in ours if not c.passed] == []
     assert git_status(tree) == ""
 
     # How: every flagged pointer gets its flag before 8.0, only the list from 8.0.
