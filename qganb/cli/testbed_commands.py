@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from qganb.cli.common import stderr_line
-from qganb.errors import UsageError
 
 
 def _testbed_srpm(args: argparse.Namespace) -> int:
@@ -28,12 +27,10 @@ def _testbed_tree(args: argparse.Namespace) -> int:
 def _testbed_up(args: argparse.Namespace) -> int:
     from qganb.testbed import guest
 
-    from pathlib import Path
+    from qganb.stages.guest_choice import existing_stock
 
-    if args.stock and not Path(args.stock).is_file():
-        raise UsageError(f"--stock {args.stock} does not exist", "give the path of a src.rpm or an RPM of the agent")
     timings = guest.up(on_line=stderr_line if args.verbose else None, variant=args.variant,
-                       stock=Path(args.stock) if args.stock else None)
+                       stock=existing_stock(args.stock) if args.stock else None)
     image = guest.current_image(args.variant)
     domain = guest.domain_name(args.variant)
     if timings["boot"] == 0.0:

@@ -49,7 +49,7 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
 
     if stock == KEEP_STOCK:
         stock = ""
-    start = testbed.stock_rpm(_existing(stock), on_line) if stock else None
+    start = testbed.stock_rpm(existing_stock(stock), on_line) if stock else None
     if start_testbed or start is not None:
         testbed.up()
     if start is not None:
@@ -60,7 +60,8 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
                        [start or testbed.stock_agent_rpm()], testbed=True)
 
 
-def _existing(path: str) -> Path:
+def existing_stock(path: str) -> Path:
+    """`--stock PATH` as a path, refused by name when there is no such file."""
     if not Path(path).is_file():
         raise UsageError(f"--stock {path} does not exist", "give the path of a src.rpm or an RPM of the agent")
     return Path(path)
