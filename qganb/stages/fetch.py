@@ -37,14 +37,21 @@ def check_rpm(path: Path, origin: str) -> tuple[Nevra, str]:
     return package, signature
 
 
+def _damaged(report: str) -> bool:
+    """rpm -K's words for a file that is not intact: a BAD digest or signature, or no RPM at all."""
+    return bool(re.search(r":\s*BAD\b|\bNOT OK\b", report)
+                or re.search(r"\bnot an rpm package\b|\bread failed\b|^error:", report, re.M | re.I))
+
+
 def _checked_rpm(path: Path, origin: str) -> tuple[Nevra, str, str]:
     """check_rpm(), plus rpm -K's own report for the trust decision."""
     require_tool("rpm", "rpm")
     checked = captured(["rpm", "-Kv", path], timeout=300, fix="check the disk and that rpm is not blocked on a lock")
-    report = (checked.stdout + checked.stderr).strip()
-    if re.search(r"not an rpm package|read failed|BAD|failed", report, re.I) or (
-            checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):
-        detail = next((line.strip() for line in report.splitlines() if re.search(r"BAD|error|not an rpm", line, re.I)),
+    # The path is taken out first: a file or directory name must not read as a verdict.
+    report = (checked.stdout + checked.stderr).replace(str(path), "FILE").strip()
+    # rpm's verdicts are upper case (": BAD"); a key ID such as 5336bade must not match.
+    if _damaged(report) or (checked.returncode != 0 and "NOKEY" not in report and "NOTTRUSTED" not in report):
+        detail = next((line.strip() for line in report.splitlines() if _damaged(line)),
                       report.splitlines()[-1] if report else "no output")
         raise FetchError(f"{origin} is corrupt or truncated: rpm -K says: {detail}",
                          "download it again; if it persists, the server has a damaged file")
