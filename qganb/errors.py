@@ -382,6 +382,14 @@ class StageFailed(RunnerError):
 
 # --- the testbed ---------------------------------------------------------------------------------
 
+class RolloutError(QganbError):
+    """A fleet rollout could not start or finish: its inventory, its builds, Ansible itself."""
+
+
+class RolloutIncomplete(RolloutError):
+    """The rollout ran, but not every host ended with the build installed (or unchanged) and verified."""
+
+
 class FixtureError(QganbError):
     """A testbed fixture (QEMU source, src.rpm) could not be produced."""
 

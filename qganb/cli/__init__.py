@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from qganb import __version__
 from qganb.cli import (
+    fleet_commands,
     guest_commands,
     pipeline_commands,
     recipe_commands,
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     testbed_commands.add_commands(commands)
     pipeline_commands.add_packaging_commands(commands)
     guest_commands.add_commands(commands)
+    fleet_commands.add_commands(commands)
     pipeline_commands.add_run_command(commands)
     recipe_commands.add_commands(commands)
     return parser

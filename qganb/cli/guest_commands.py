@@ -27,8 +27,10 @@ def _install(args: argparse.Namespace) -> int:
     options = install.InstallOptions(installer=args.installer, extra_flags=choice.install_flags + (args.flag or []),
                                      previous_rpm=Path(args.previous_rpm) if args.previous_rpm else None,
                                      known_rpms=choice.known_rpms, unblock=args.unblock,
-                                     allow_downgrade=args.allow_downgrade)
+                                     allow_downgrade=args.allow_downgrade, reinstall=args.reinstall)
     with choice.ssh as ssh:
+        if args.check:
+            return _check(args, ssh, choice.domain, choice.uri, options)
         if args.resume:
             record = install.run(RunDir.existing(args.resume), ssh, domain=choice.domain, uri=choice.uri,
                                  options=options, say=say, resume=True)
@@ -46,8 +48,39 @@ def _install(args: argparse.Namespace) -> int:
                                      "add --rpm or --run")
             record = install.run(RunDir(args.run), ssh, domain=choice.domain, uri=choice.uri, options=options,
                                  say=say)
-    print(f"{record.installed} runs on {record.target} (was {record.previous or 'not installed'}); "
-          f"{record.seconds.get('total', 0):.0f} s")
+    if record.outcome == "unchanged":
+        print(f"{record.installed} already runs on {record.target}: unchanged")
+    else:
+        print(f"{record.installed} runs on {record.target} (was {record.previous or 'not installed'}); "
+              f"{record.seconds.get('total', 0):.0f} s")
+    return 0
+
+
+def _check(args: argparse.Namespace, ssh: Any, domain: str, uri: str, options: Any) -> int:
+    """`qganb install --check`: every pre-check, nothing changed."""
+    from pathlib import Path
+
+    from qganb.recipes.model import load_recipes
+    from qganb.stages import install
+    from qganb.stages.records import BuildRecord, EditRecord
+    from qganb.stages.run_dir import RunDir
+
+    if args.resume:
+        raise UsageError("--check does not go with --resume", "resume the install without --check")
+    if args.rpm:
+        rpm, recipes = Path(args.rpm), load_recipes(args.recipe or [])
+    elif args.run:
+        run_dir = RunDir(args.run)
+        rpm = install.agent_rpm_of(run_dir.load(BuildRecord).packages)
+        recipes = load_recipes([Path(p) for p in run_dir.load(EditRecord).recipes])
+    else:
+        raise UsageError("install --check needs an RPM: --rpm PATH, or --run DIR of a run whose build stage ran",
+                         "add --rpm or --run")
+    found = install.check_install(ssh, rpm, domain=domain, uri=uri, commands=[r.command for r in recipes],
+                                  selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],
+                                  options=options, say=say)
+    print(f"check passed on {found.target}: {found.action} {found.package} (now {found.before or 'not installed'})"
+          + (f"; rollback to {found.rollback}" if found.rollback else "") + "; nothing was changed")
     return 0
 
 
@@ -119,4 +152,9 @@ def add_commands(commands: Any) -> None:
     install.add_argument("--previous-rpm", metavar="RPM",
                          help="RPM of the package installed now, for the rollback (default: the copy qganb kept "
                          "when it installed that package, else downloaded on the guest with dnf/yum)")
+    install.add_argument("--check", action="store_true",
+                         help="run every pre-check (connection, host key, root or sudo, the agent through libvirt, "
+                         "configuration, an RPM to roll back to, downgrade) and change nothing")
+    install.add_argument("--reinstall", action="store_true",
+                         help="install even when the guest already runs this very build (default: unchanged)")
     install.set_defaults(handler=_install)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from qganb.errors import InstallError
 from qganb.guest.agent_config import AgentConfig, parse_unit
-from qganb.guest.ssh import SshClient
+from qganb.guest.shell import GuestShell
 from qganb.rpm.query import (
     HEADER_DIGEST_QUERY,
     NEVRA_QUERY,
@@ -48,7 +48,7 @@ class GuestFacts:
     selinux: SelinuxReport
 
 
-def _rpm_query(ssh: SshClient, name: str, query_format: str) -> str | None:
+def _rpm_query(ssh: GuestShell, name: str, query_format: str) -> str | None:
     # As root: the rpm database is not readable by other users everywhere (Debian keeps it per user).
     done = ssh.run(installed_query_argv(name, query_format), as_root=True, check=False)
     if done.returncode == 127:
@@ -58,17 +58,17 @@ def _rpm_query(ssh: SshClient, name: str, query_format: str) -> str | None:
     return done.stdout.strip().splitlines()[-1]
 
 
-def installed_package(ssh: SshClient, name: str) -> Nevra | None:
+def installed_package(ssh: GuestShell, name: str) -> Nevra | None:
     line = _rpm_query(ssh, name, NEVRA_QUERY)
     return Nevra.parse_query(line, origin=f"guest {ssh.target}") if line is not None else None
 
 
-def installed_header_digest(ssh: SshClient, name: str) -> str | None:
+def installed_header_digest(ssh: GuestShell, name: str) -> str | None:
     """Tells the build the guest runs apart from another with the same NEVRA."""
     return _rpm_query(ssh, name, HEADER_DIGEST_QUERY)
 
 
-def running_install(ssh: SshClient) -> str | None:
+def running_install(ssh: GuestShell) -> str | None:
     """The state directory of an install transaction that holds the guest's lock, if one does."""
     done = ssh.run(["readlink", INSTALL_LOCK], as_root=True, check=False)
     holder = done.stdout.strip()
@@ -78,7 +78,7 @@ def running_install(ssh: SshClient) -> str | None:
     return holder if alive else None  # a lock whose state is gone is stale: the next install takes it
 
 
-def installer(ssh: SshClient, wanted: str) -> str:
+def installer(ssh: GuestShell, wanted: str) -> str:
     if wanted != "auto":
         return wanted
     for tool in ("dnf", "yum"):
@@ -87,7 +87,7 @@ def installer(ssh: SshClient, wanted: str) -> str:
     return "rpm"
 
 
-def agent_config(ssh: SshClient, service: str) -> AgentConfig:
+def agent_config(ssh: GuestShell, service: str) -> AgentConfig:
     unit = ssh.run(["systemctl", "cat", service], check=False)
     if unit.returncode != 0:
         return AgentConfig(None)
@@ -100,7 +100,7 @@ def agent_config(ssh: SshClient, service: str) -> AgentConfig:
     return config
 
 
-def selinux(ssh: SshClient, needed: list[str]) -> SelinuxReport:
+def selinux(ssh: GuestShell, needed: list[str]) -> SelinuxReport:
     done = ssh.run(["getenforce"], check=False)
     if done.returncode != 0:
         return SelinuxReport("absent")
@@ -112,7 +112,7 @@ def selinux(ssh: SshClient, needed: list[str]) -> SelinuxReport:
     return report
 
 
-def gather_facts(ssh: SshClient, *, package: str, wanted_installer: str, service: str,
+def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, service: str,
                  selinux_booleans: list[str]) -> GuestFacts:
     """Every fact at once. They are independent reads sharing the one multiplexed connection, each
     a round trip to the guest; results are taken in a fixed order, so the first failing read is

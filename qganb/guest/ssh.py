@@ -22,6 +22,7 @@ from qganb.errors import (
     SshError,
     SudoUnavailable,
 )
+from qganb.guest.shell import learn_root
 from qganb.process import require_tool
 
 TARGET = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
@@ -81,7 +82,8 @@ def ssh_option_path(path: str | os.PathLike[str]) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _classify(target: SshTarget, stderr: str) -> SshError:
+def classify_ssh_failure(target: SshTarget, stderr: str) -> SshError:
+    """The SshError subclass that says why ssh (or a tool over it) failed to reach `target`."""
     text = " ".join(stderr.split())
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
         known = target.known_hosts or "~/.ssh/known_hosts"
@@ -174,7 +176,7 @@ class SshClient:
             raise ConnectionLost(f"`{shlex.join(command)}` on {self.target} gave no answer within {timeout:g} s",
                                  "check the network to the guest and that it is not overloaded") from exc
         if done.returncode == 255:
-            raise _classify(self.target, done.stderr)
+            raise classify_ssh_failure(self.target, done.stderr)
         if as_root and self.sudo and done.returncode == 1 and "sudo:" in done.stderr:
             raise SudoUnavailable(f"{self.target.user} on {self.target} cannot run commands as root with `sudo -n`: "
                                   f"{_last_ssh_line(done.stderr)}",
@@ -195,7 +197,7 @@ class SshClient:
             raise ConnectionLost(f"copying to {self.target} did not finish within {timeout:g} s",
                                  "check the network to the guest") from exc
         if done.returncode != 0:
-            error = _classify(self.target, done.stderr)
+            error = classify_ssh_failure(self.target, done.stderr)
             if type(error) is SshError:
                 error = SshError(f"copying {', '.join(f.name for f in files)} to {self.target}:{remote_dir} failed: "
                                  f"{_last_ssh_line(done.stderr)}", "check free space and permissions there")
@@ -206,13 +208,4 @@ class SshClient:
 
     def check_root(self) -> None:
         """Connect, learn whether we are root, and when not, that `sudo -n` works."""
-        uid = self.run(["id", "-u"]).stdout.strip()
-        self.sudo = uid != "0"
-        if self.sudo:
-            done = self.run(["true"], as_root=True, check=False)
-            if done.returncode != 0:
-                raise SudoUnavailable(
-                    f"{self.target.user} on {self.target} is not root and `sudo -n` does not work for it: "
-                    f"{_last_ssh_line(done.stderr)}",
-                    f"give {self.target.user} password-less sudo on the guest, or connect as root")
-
+        learn_root(self)

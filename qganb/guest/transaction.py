@@ -7,9 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from qganb.errors import (ConnectionLost, InstallError, InstallLocked, InstallOutcomeUnknown, SshCommandFailed,
-                          SshError)
-from qganb.guest.ssh import SshClient
+from qganb.errors import (
+    ConnectionLost,
+    InstallError,
+    InstallLocked,
+    InstallOutcomeUnknown,
+    SshCommandFailed,
+    SshError,
+)
+from qganb.guest.shell import GuestShell
 from qganb.process import LineSink
 
 SCRIPT = Path(__file__).resolve().parent / "install-transaction.sh"
@@ -24,7 +30,7 @@ def write_argv(path: Path, argv: list[str]) -> None:
 class GuestTransaction:
     """The guest side of one install: its state directory and the detached script in it."""
 
-    def __init__(self, ssh: SshClient, state: str, say: LineSink, log_path: Path | None) -> None:
+    def __init__(self, ssh: GuestShell, state: str, say: LineSink, log_path: Path | None) -> None:
         self.ssh = ssh
         self.state = state
         self.say = say

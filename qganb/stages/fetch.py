@@ -26,6 +26,7 @@ from qganb.rpm.query import Nevra, nevra_of
 from qganb.stages.records import FetchRecord
 from qganb.stages.run_dir import RunDir
 
+
 def _say(on_line: LineSink | None, text: str) -> None:
     if on_line is not None:
         on_line(text)

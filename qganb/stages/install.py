@@ -43,12 +43,23 @@ from qganb.errors import (
     RpmQueryFailed,
 )
 from qganb.guest.agent_config import Blocked
-from qganb.guest.facts import GuestFacts, gather_facts, installed_header_digest, running_install
-from qganb.guest.ssh import SshClient
+from qganb.guest.facts import (
+    GuestFacts,
+    gather_facts,
+    installed_header_digest,
+    running_install,
+)
+from qganb.guest.shell import GuestShell
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
 from qganb.process import LineSink
 from qganb.rpm.kept_packages import keep_rpm, kept_rpm
-from qganb.rpm.query import HEADER_DIGEST_QUERY, Nevra, file_query_argv, header_digest_of, nevra_of
+from qganb.rpm.query import (
+    HEADER_DIGEST_QUERY,
+    Nevra,
+    file_query_argv,
+    header_digest_of,
+    nevra_of,
+)
 from qganb.rpm.rpmbuild import BuiltPackage
 from qganb.stages.records import BuildRecord, EditRecord, InstallRecord
 from qganb.stages.run_dir import RunDir
@@ -68,6 +79,7 @@ class InstallOptions:
     unblock: bool = False  # rewrite the agent's configuration line that blocks a new command
     allow_downgrade: bool = False  # install over a newer package (rpm --oldpackage, dnf/yum downgrade)
     service: str = "qemu-guest-agent"
+    reinstall: bool = False  # run the transaction even when the guest already runs this very build
     agent_timeout: float = 120.0  # restart to guest-ping through libvirt; its reconnect can take ~60 s
     transaction_timeout: float = 600.0
     reconnect_timeout: float = 60.0
@@ -154,7 +166,7 @@ def is_downgrade(installed: Nevra, new: Nevra) -> bool:
     return int(rpm.labelCompare(label(installed), label(new))) > 0
 
 
-def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallOptions, blocked: list[Blocked],
+def plan_install(ssh: GuestShell, rpm: Path, facts: GuestFacts, options: InstallOptions, blocked: list[Blocked],
                  state: str, scratch: Path) -> InstallPlan:
     """The commands, files and rollback RPM of this install; PreviousPackageUnavailable, a refused
     downgrade or an InstallError when the guest could not be put back, before anything changed."""
@@ -194,20 +206,25 @@ def plan_install(ssh: SshClient, rpm: Path, facts: GuestFacts, options: InstallO
     return plan
 
 
-def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_URI,
-                commands: list[str] | None = None, selinux_booleans: list[str] | None = None,
-                options: InstallOptions | None = None, say: LineSink = print,
-                log_path: Path | None = None, pending_path: Path | None = None) -> InstallRecord:
-    """Install `rpm` on the guest behind `ssh`, whose libvirt domain is `domain` on `uri`.
+@dataclass(frozen=True)
+class InstallCheck:
+    """What an install would do on one guest, found by every pre-check with nothing changed."""
 
-    `pending_path`: where to note the transaction while its outcome is open, for `--resume`."""
-    options = options or InstallOptions()
-    commands = commands or []
-    seconds: dict[str, float] = {}
-    started = time.monotonic()
-    agent = VirshAgent(domain, uri=uri)
-    package = nevra_of(rpm)
+    target: str
+    domain: str
+    before: str | None  # the package installed now
+    package: str  # the build to install
+    action: str  # install, upgrade, reinstall, downgrade or unchanged
+    installer: list[str]  # the command the transaction would run
+    rollback: str  # where the previous package would come from
+    blocked: list[str]
+    selinux: list[str]
 
+
+def _prepare(ssh: GuestShell, agent: VirshAgent, package: Nevra, options: InstallOptions, commands: list[str],
+             selinux_booleans: list[str], say: LineSink) -> tuple[GuestFacts, list[Blocked]]:
+    """The pre-checks before anything changes: connection and host key, root or sudo, no other
+    install running, the current agent answering through libvirt, the guest's facts."""
     say(f"connecting to {ssh.target} (host key verified)")
     ssh.check_root()
     holder = running_install(ssh)
@@ -218,7 +235,7 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
             f"another qganb install is running on {ssh.target} (its state: {holder})",
             "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
             f"or read {holder}/log on the guest and remove {holder} there")
-    facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans or [])
+    facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans)
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")
     blocked = facts.config.blocked(commands)
@@ -226,6 +243,87 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
         say("configuration: " + item.advice())
     for line in facts.selinux.lines():
         say(line)
+    return facts, blocked
+
+
+def _runs_this_build(ssh: GuestShell, rpm: Path, package: Nevra, facts: GuestFacts, blocked: list[Blocked],
+                     options: InstallOptions) -> bool:
+    """The guest already runs this very build (same NEVRA and header digest) and nothing asked of
+    its configuration is left to do: an install would change nothing."""
+    if options.reinstall or facts.installed is None or str(facts.installed) != str(package):
+        return False
+    if options.unblock and blocked:
+        return False
+    return installed_header_digest(ssh, package.name) == header_digest_of(rpm)
+
+
+def _action(previous: Nevra | None, package: Nevra) -> str:
+    if previous is None:
+        return "install"
+    if str(previous) == str(package):
+        return "reinstall"
+    return "downgrade" if is_downgrade(previous, package) else "upgrade"
+
+
+def check_install(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT_URI,
+                  commands: list[str] | None = None, selinux_booleans: list[str] | None = None,
+                  options: InstallOptions | None = None, say: LineSink = print) -> InstallCheck:
+    """Every pre-check of `install_rpm`, changing nothing: a refused downgrade, a missing RPM to
+    roll back to, a silent agent or a second install raise as they would there. A `dnf download`
+    of the previous package goes to a scratch directory on the guest that is removed again."""
+    options = options or InstallOptions()
+    commands = commands or []
+    agent = VirshAgent(domain, uri=uri)
+    package = nevra_of(rpm)
+    facts, blocked = _prepare(ssh, agent, package, options, commands, selinux_booleans or [], say)
+
+    def checked(action: str, installer: list[str], rollback: str) -> InstallCheck:
+        return InstallCheck(str(ssh.target), domain, str(facts.installed) if facts.installed else None, str(package),
+                            action, installer, rollback, [str(b.line) for b in blocked], facts.selinux.lines())
+
+    if _runs_this_build(ssh, rpm, package, facts, blocked, options):
+        say(f"unchanged: {ssh.target} already runs this very build of {package}")
+        return checked("unchanged", [], "")
+    state = ssh.run(["mktemp", "-d", "/var/tmp/qganb-check.XXXXXX"]).stdout.strip()
+    try:
+        with tempfile.TemporaryDirectory(prefix="qganb-check-") as scratch:
+            plan = plan_install(ssh, rpm, facts, options, blocked, state, Path(scratch))
+    finally:
+        ssh.run(["rm", "-rf", "--", state], as_root=True, check=False)
+    if plan.previous is None:
+        rollback = f"rpm -e {package.name} (nothing was installed before)"
+    elif plan.restore_argv[-1].startswith(f"{state}/previous/"):
+        rollback = f"{plan.previous}, downloaded on the guest by {facts.installer}"
+    else:
+        rollback = f"{plan.previous}, uploaded from this host"
+    action = _action(plan.previous, package)
+    say(f"would {action}: {shlex.join(plan.install_argv).replace(state, '<state>')}; rollback to: {rollback}")
+    return checked(action, [w.replace(state, "<state>") for w in plan.install_argv], rollback)
+
+
+def install_rpm(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT_URI,
+                commands: list[str] | None = None, selinux_booleans: list[str] | None = None,
+                options: InstallOptions | None = None, say: LineSink = print,
+                log_path: Path | None = None, pending_path: Path | None = None) -> InstallRecord:
+    """Install `rpm` on the guest behind `ssh`, whose libvirt domain is `domain` on `uri`. A guest
+    that already runs this very build, its agent answering, is left untouched (outcome "unchanged").
+
+    `pending_path`: where to note the transaction while its outcome is open, for `--resume`."""
+    options = options or InstallOptions()
+    commands = commands or []
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+    agent = VirshAgent(domain, uri=uri)
+    package = nevra_of(rpm)
+    facts, blocked = _prepare(ssh, agent, package, options, commands, selinux_booleans or [], say)
+    if _runs_this_build(ssh, rpm, package, facts, blocked, options):
+        say(f"unchanged: {ssh.target} already runs this very build of {package}, and {domain}'s agent answers "
+            "guest-ping")
+        return InstallRecord(
+            target=str(ssh.target), domain=domain, uri=uri, previous=str(package), installed=str(package),
+            version=package.version, installer=[], blocked=[str(b.line) for b in blocked], unblocked=[],
+            selinux=facts.selinux.lines(), seconds={"total": round(time.monotonic() - started, 1)},
+            log=str(log_path) if log_path else "", outcome="unchanged")
 
     state = ssh.run(["mktemp", "-d", "/var/tmp/qganb-install.XXXXXX"]).stdout.strip()
     transaction = GuestTransaction(ssh, state, say, log_path)
@@ -260,7 +358,7 @@ def install_rpm(ssh: SshClient, rpm: Path, *, domain: str, uri: str = DEFAULT_UR
         log=str(log_path) if log_path else "")
 
 
-def _facts_after_agent_check(ssh: SshClient, agent: VirshAgent, package: str, options: InstallOptions,
+def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, options: InstallOptions,
                              selinux_booleans: list[str]) -> GuestFacts:
     """The guest's facts, read while libvirt checks that the current agent answers; a silent agent
     is reported first, as it is the first thing an operator must fix."""
@@ -294,7 +392,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_transaction(plan: InstallPlan, transaction: GuestTransaction, agent: VirshAgent, ssh: SshClient,
+def _run_transaction(plan: InstallPlan, transaction: GuestTransaction, agent: VirshAgent, ssh: GuestShell,
                      options: InstallOptions, say: LineSink, seconds: dict[str, float], pending: PendingInstall,
                      pending_path: Path | None) -> None:
     """Install on the guest, then require libvirt's guest-ping and the very build in the rpm
@@ -325,7 +423,7 @@ class _DigestMismatch(Exception):
     pass
 
 
-def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: SshClient, options: InstallOptions,
+def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: GuestShell, options: InstallOptions,
                     pending: PendingInstall, say: LineSink) -> None:
     """The new agent must answer guest-ping through libvirt and the guest's rpm database must hold
     the very build installed; any failure, of any kind, puts the previous package back. Without a
@@ -357,7 +455,7 @@ def _restore(transaction: GuestTransaction, agent: VirshAgent, options: InstallO
     _raise_for(status, transaction, pending.previous, agent, options, cause)
 
 
-def _previous_rpm(ssh: SshClient, installer: str, name: str, previous: str, options: InstallOptions, state: str,
+def _previous_rpm(ssh: GuestShell, installer: str, name: str, previous: str, options: InstallOptions, state: str,
                   scratch: Path, uploads: list[Path]) -> str:
     """Path on the guest of the installed package's RPM, for the rollback; fails before any change.
     It is kept apart from the new RPM: a rebuild can have the very same file name."""
@@ -417,7 +515,7 @@ def _download_error(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def _check_previous_on_guest(ssh: SshClient, path: str, previous: str) -> None:
+def _check_previous_on_guest(ssh: GuestShell, path: str, previous: str) -> None:
     done = ssh.run(file_query_argv(path), check=False)
     try:
         seen = str(Nevra.parse_query(done.stdout)) if done.succeeded else "no package"
@@ -461,7 +559,7 @@ def _raise_for(status: str, transaction: GuestTransaction, previous: str | None,
     raise error from cause
 
 
-def resume_install(ssh: SshClient, pending: PendingInstall, *, options: InstallOptions | None = None,
+def resume_install(ssh: GuestShell, pending: PendingInstall, *, options: InstallOptions | None = None,
                    say: LineSink = print, log_path: Path | None = None, pending_path: Path | None = None
                    ) -> InstallRecord:
     """Finish a transaction whose outcome was unknown (a lost connection, an outlived wait): read
@@ -516,7 +614,7 @@ def agent_rpm_of(packages: list[BuiltPackage], name: str = AGENT_PACKAGE) -> Pat
                        "check the spec's package names, then run the build stage again")
 
 
-def run(run_dir: RunDir, ssh: SshClient, *, domain: str, uri: str = DEFAULT_URI,
+def run(run_dir: RunDir, ssh: GuestShell, *, domain: str, uri: str = DEFAULT_URI,
         options: InstallOptions | None = None, say: LineSink = print, resume: bool = False) -> InstallRecord:
     """The install stage: the build stage's agent RPM, checked against the edit stage's recipes. With
     `resume`, it finishes the run's unfinished install instead (see resume_install)."""

@@ -121,6 +121,7 @@ class InstallRecord(StageRecord):
     selinux: list[str]
     seconds: dict[str, float]
     log: str
+    outcome: str = "installed"  # or "unchanged": the guest already ran this very build, nothing was done
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 from qganb.agent.transport import AgentTransport, command_error
 from qganb.errors import VersionMismatch
-from qganb.guest.ssh import SshClient
+from qganb.guest.shell import GuestShell
 from qganb.recipes.cases import CaseResult, judge
 from qganb.recipes.model import Recipe, load_recipes
 from qganb.stages.records import EditRecord, InstallRecord, VerifyRecord
@@ -43,7 +43,7 @@ def check_commands(agent: AgentTransport, recipes: list[Recipe], *,
 
 
 def verify_on_guest(agent: AgentTransport, recipes: list[Recipe], *, domain: str, uri: str,
-                    ssh: SshClient | None = None, expect_version: str | None = None) -> VerifyRecord:
+                    ssh: GuestShell | None = None, expect_version: str | None = None) -> VerifyRecord:
     """guest-info check, then every verify case through `agent`, and after a passing case its
     guest-side check over SSH (when `ssh` is given)."""
     version, commands = check_commands(agent, recipes, expect_version=expect_version)
@@ -65,7 +65,7 @@ def verify_on_guest(agent: AgentTransport, recipes: list[Recipe], *, domain: str
     return VerifyRecord(domain, uri, version, commands, cases, passed)
 
 
-def run(run_dir: RunDir, agent: AgentTransport, *, domain: str, uri: str, ssh: SshClient | None = None,
+def run(run_dir: RunDir, agent: AgentTransport, *, domain: str, uri: str, ssh: GuestShell | None = None,
         recipes: list[Recipe] | None = None) -> VerifyRecord:
     """The verify stage: the edit stage's recipes (unless given) on the guest, expecting the version
     the install stage installed (when it ran). Recorded in the manifest and in verification.json."""

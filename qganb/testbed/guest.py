@@ -425,6 +425,8 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
     image.disk.chmod(0o600)
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.disk, "-F", "raw", overlay])
     overlay.chmod(0o600)
+    # The image this guest booted: its key is the one to connect with, even once a newer image exists.
+    (state / "image").write_text(str(image.directory) + "\n")
     xml = state / "domain.xml"
     xml.write_text(domain_xml(image, overlay, state / "console.log", port, chosen.domain))
     known_hosts_path(variant).write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
@@ -457,6 +459,12 @@ def down(variant: str = "default") -> None:
 
 
 def current_image(variant: str = "default") -> GuestImage:
+    """The image the running guest booted from; else the newest one built."""
+    booted = variant_named(variant).run_dir / "image"
+    if booted.is_file():
+        directory = Path(booted.read_text().strip())
+        if (directory / "image.json").is_file():
+            return GuestImage(directory)
     images = sorted(variant_named(variant).home.glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
     if not images:
         flag = "" if variant == "default" else f" --variant {variant}"
