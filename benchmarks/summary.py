@@ -59,9 +59,18 @@ def _demo_stages(r: dict[str, Any]) -> str:
     return f"`make demo` {r['demo_total_seconds']} s: {stages} s"
 
 
+def _rollout_scaling(r: dict[str, Any]) -> str:
+    batches = ", ".join(f"{k} guest(s) {v} s" for k, v in r["median_batch_seconds"].items())
+    one = r["one_guest"]
+    return (f"batch after the canary: {batches} (3 vs 1: **{r['batch_of_3_vs_1']}×**); one guest: rollout "
+            f"{statistics.median(one['rollout_seconds'])} s vs `qganb install` "
+            f"{statistics.median(one['qganb_install_seconds'])} s (Ansible adds {one['ansible_overhead_seconds']} s)")
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
     "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
     "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
+    "rollout_scaling": _rollout_scaling,
 }
 
 

@@ -54,7 +54,6 @@ def rollout_host(shell: GuestShell, *, builds: dict[Path, Nevra], domain: str, u
                               "after": None, "build": None, "verify": None, "msg": "", "fix": ""}
     try:
         loaded = load_recipes(recipes)
-        log(f"connecting to {shell.target}")
         shell.check_root()
         installed = installed_package(shell, AGENT_PACKAGE)
         result["before"] = result["after"] = str(installed) if installed else None

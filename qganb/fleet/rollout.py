@@ -114,7 +114,7 @@ class _Events:
         if kind == "runner_on_unreachable" or "status" not in res:
             # Ansible's own failure, before qganb's code ran (or a fault in it): its message is all there is.
             outcome.status = "unreachable" if kind == "runner_on_unreachable" else "failed"
-            outcome.message = str(res.get("msg", "")).strip().splitlines()[-1:][0] if res.get("msg") else ""
+            outcome.message = " ".join(str(res.get("msg", "")).split())
             if res.get("exception"):
                 outcome.details["exception"] = str(res["exception"])[-2000:]
         else:
@@ -182,7 +182,7 @@ def rollout(inventory: Path, rpms: list[Path], recipes: list[Path], directory: P
             suppress_env_files=True, ident="ansible", rotate_artifacts=1)
     report.seconds = round(time.monotonic() - started, 1)
     report.ansible_rc = runner.rc
-    report.hosts = list(events.hosts.values())
+    report.hosts = sorted(events.hosts.values(), key=lambda h: (h.batch is None, h.batch or 0, h.started or 0, h.host))
     report.save(directory / "rollout.json")
     if not report.hosts:
         raise RolloutError(

@@ -9,17 +9,36 @@ transaction runs over either, so a fleet rollout and a single install cannot dri
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from qganb.errors import SudoUnavailable
 
-if TYPE_CHECKING:
-    from qganb.guest.ssh import RemoteResult, SshTarget
+
+@dataclass(frozen=True)
+class RemoteResult:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.returncode == 0
+
+
+class GuestAddress(Protocol):
+    """Who and where: `str()` is user@host:port (qganb.guest.ssh.SshTarget)."""
+
+    @property
+    def user(self) -> str: ...
 
 
 class GuestShell(Protocol):
-    target: SshTarget
+    @property
+    def target(self) -> GuestAddress: ...
+
     sudo: bool  # prefix `sudo -n` to commands run with as_root=True
 
     def run(self, command: Sequence[str], *, as_root: bool = False, check: bool = True,

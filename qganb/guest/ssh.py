@@ -22,7 +22,7 @@ from qganb.errors import (
     SshError,
     SudoUnavailable,
 )
-from qganb.guest.shell import learn_root
+from qganb.guest.shell import RemoteResult, learn_root
 from qganb.process import require_tool
 
 TARGET = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
@@ -61,18 +61,6 @@ class SshTarget:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.user}@{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class RemoteResult:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def succeeded(self) -> bool:
-        return self.returncode == 0
 
 
 def ssh_option_path(path: str | os.PathLike[str]) -> str:

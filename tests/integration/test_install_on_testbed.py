@@ -60,13 +60,29 @@ def test_the_pipelines_rpm_replaces_the_stock_agent_and_answers_through_virsh(st
     watchdog = load_recipe(recipes_dir / "guest-set-watchdog-timeout.yaml")
     with pytest.raises(CommandNotFound):
         check_commands(VirshAgent(guest.DOMAIN), [watchdog])
+    # --check: every pre-check, nothing changed.
+    pid = on_testbed(["systemctl", "show", "-p", "MainPID", "qemu-guest-agent"]).stdout
+    checked = subprocess.run([sys.executable, "-m", "qganb", "install", "--check", "--run", str(patched_run.path)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"check passed on root@127.0.0.1:{guest.ssh_port()}: upgrade " in checked.stdout
+    assert "rollback to " in checked.stdout and "nothing was changed" in checked.stdout
+    assert installed_agent() == stock_guest and nothing_left_on_the_guest()
+    assert on_testbed(["systemctl", "show", "-p", "MainPID", "qemu-guest-agent"]).stdout == pid
+
     said: list[str] = []
     with SshClient(guest.ssh_target()) as ssh:
         report = install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
-    assert report.previous == stock_guest and report.installed.endswith(".qganb1.x86_64")
-    assert installed_agent() == report.installed
-    assert "SELinux: absent on the guest; no booleans apply" in said
-    assert nothing_left_on_the_guest()
+        assert report.previous == stock_guest and report.installed.endswith(".qganb1.x86_64")
+        assert installed_agent() == report.installed
+        assert "SELinux: absent on the guest; no booleans apply" in said
+        assert nothing_left_on_the_guest()
+        # The same build again: the guest is left as it is.
+        pid = on_testbed(["systemctl", "show", "-p", "MainPID", "qemu-guest-agent"]).stdout
+        again = install.run(patched_run, ssh, domain=guest.DOMAIN, options=options(), say=said.append)
+        assert again.outcome == "unchanged" and again.installed == report.installed
+        assert on_testbed(["systemctl", "show", "-p", "MainPID", "qemu-guest-agent"]).stdout == pid
+    report = patched_run.load(InstallRecord)  # the run records the unchanged install; the rest reads it
 
     # The new command, through libvirt exactly as an operator would call it.
     done = subprocess.run(["virsh", "-c", "qemu:///system", "qemu-agent-command", guest.DOMAIN,

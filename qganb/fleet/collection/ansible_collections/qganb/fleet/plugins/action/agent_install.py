@@ -14,7 +14,9 @@ from ansible.plugins.action import ActionBase
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # False: Ansible would make its remote tmp directory first (a change on the guest, even in check
+    # mode, and a connection outside qganb's error handling); the uploads go to qganb's own state.
+    TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = False
 
