@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -47,10 +48,11 @@ GUEST_PACKAGES = [
     "linux-image-amd64", "sudo", "procps", "kmod", "libglib2.0-0",
     "libgoogle-perftools4",  # CentOS 7's 2.12 agent is linked with tcmalloc (--enable-tcmalloc)
 ]
-IMAGE_FORMAT = 1
+IMAGE_FORMAT = 2  # 2: the seed unit (a fleet guest's own host key and hostname)
 IMAGE_SIZE = "2G"
 STOCK_FIXTURE = ("7.2", "el7")
 DNF_IMAGE_FORMAT = 1
+SEED_UNIT = "qganb-guest-seed.service"
 # Fedora ships dnf's "local" plugin in a package of its own that is not installed by default;
 # Debian's dnf-plugins-core carries every plugin and enables it. It makes every install fail on a
 # guest without GPG keys ("Problem repository: [_dnf_local]"), so the image turns it off.
@@ -248,6 +250,13 @@ def _configure_root(root: Path, keys: Path) -> None:
     shutil.copyfile(keys / "ssh_host_ed25519_key.pub", root / "etc/ssh/ssh_host_ed25519_key.pub")
     _write(root / "etc/ssh/sshd_config.d/qganb.conf",
            "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n")
+    # One image serves every fleet guest; each one's own host key and hostname come from a seed disk.
+    _write(root / "etc/systemd/system" / SEED_UNIT, _template(SEED_UNIT))
+    _write(root / "usr/local/sbin/qganb-guest-seed", _template("qganb-guest-seed.sh"), 0o755)
+
+
+def _template(name: str) -> str:
+    return resources.files("qganb.testbed").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _install_agent_with_rpm(root: Path, stock: Path, scratch: Path) -> dict[str, object]:
@@ -305,7 +314,7 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
         installed = (_install_agent_with_dnf(root, stock, scratch, on_line) if chosen.uses_dnf
                      else _install_agent_with_rpm(root, stock, scratch))
         # The unit is WantedBy the virtio port's device unit: udev starts the agent when the port appears.
-        run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service"], log_path=scratch / "rpm.log")
+        run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service", SEED_UNIT], log_path=scratch / "rpm.log")
         kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
         initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
         shutil.copyfile(kernel, staging / "vmlinuz")
@@ -323,7 +332,16 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
     return GuestImage(final)
 
 
-def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domain: str = DOMAIN) -> str:
+def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domain: str = DOMAIN,
+               seed: Path | None = None) -> str:
+    """The domain; `seed`: a fleet guest's read-only seed disk (vdb), its own host key and hostname."""
+    seed_disk = "" if seed is None else f"""
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{escape(str(seed))}'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+    </disk>"""
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{escape(domain)}</name>
   <memory unit='MiB'>1024</memory>
@@ -339,7 +357,7 @@ def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domai
       <driver name='qemu' type='qcow2'/>
       <source file='{escape(str(overlay))}'/>
       <target dev='vda' bus='virtio'/>
-    </disk>
+    </disk>{seed_disk}
     <serial type='file'><source path='{escape(str(console))}'/><target port='0'/></serial>
     <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     <memballoon model='none'/>
