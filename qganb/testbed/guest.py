@@ -200,25 +200,28 @@ def running_agent_package(ssh: SshClient) -> tuple[str, str]:
     return str(Nevra.parse_query("\t".join(fields) + "\n")), digest
 
 
-def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
+def start_from(stock: Path, on_line: LineSink | None = None, *, target: SshTarget | None = None,
+               domain: str = DOMAIN) -> bool:
     """Make the running guest run the very build `stock` as its agent package, up or down from what it
     has, as a guest that shipped with it would; True when it had to change. Ends with the agent
-    answering, and `stock` kept as the rollback source of the next install."""
+    answering, and `stock` kept as the rollback source of the next install.
+
+    `target` and `domain` name another testbed guest (a fleet guest); the default guest otherwise."""
     wanted = str(nevra_of(stock))
     keep_rpm(stock)
-    with SshClient(ssh_target()) as ssh:
+    with SshClient(target or ssh_target()) as ssh:
         # Rebuilds share a NEVRA: only the header digest says it is this very build.
         if running_agent_package(ssh) == (wanted, header_digest_of(stock)):
             return False
         if on_line is not None:
-            on_line(f"testbed: the guest starts from {wanted}")
+            on_line(f"testbed: {'the guest' if domain == DOMAIN else domain} starts from {wanted}")
         remote = ssh.run(["mktemp", "-d", "/var/tmp/qganb-stock.XXXXXX"]).stdout.strip()
         ssh.upload([stock], remote)
         # The guest's rpm database is Debian's, empty of what the package requires: --nodeps.
         ssh.run(["rpm", "-U", "--nodeps", "--oldpackage", "--replacepkgs", "--force", f"{remote}/{stock.name}"])
         ssh.run(["rm", "-rf", remote])
         ssh.run(["systemctl", "restart", "qemu-guest-agent"])
-    wait_for_agent(VirshAgent(DOMAIN), timeout=120)
+    wait_for_agent(VirshAgent(domain), timeout=120)
     return True
 
 
@@ -377,10 +380,12 @@ def known_hosts_path(variant: str = "default") -> Path:
 
 
 def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None,
-             variant: str = "default") -> list[str]:
-    """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
+             variant: str = "default", known_hosts: Path | None = None) -> list[str]:
+    """OpenSSH with the testbed's key and its pinned known_hosts (the variant's, unless `known_hosts`
+    names another); host keys are always verified."""
+    known = known_hosts or known_hosts_path(variant)
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path(variant))}", "-o", "ConnectTimeout=10",
+            "-o", f"UserKnownHostsFile={ssh_option_path(known)}", "-o", "ConnectTimeout=10",
             "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port(variant)),
             "root@127.0.0.1"]
     if command:
@@ -388,14 +393,15 @@ def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | No
     return argv
 
 
-def _ssh_answers(image: GuestImage, variant: str) -> bool:
+def ssh_answers(argv: list[str]) -> bool:
+    """True when `argv` (ssh_argv running `true`) logs in and exits 0."""
     try:
-        return subprocess.run(ssh_argv(image, ["true"], variant=variant), capture_output=True, check=False, timeout=30).returncode == 0
+        return subprocess.run(argv, capture_output=True, check=False, timeout=30).returncode == 0
     except subprocess.TimeoutExpired:
         return False  # a hung attempt counts as "not yet": the boot deadline decides
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
@@ -431,7 +437,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
         return timings
     if libvirt_host.domain_state(chosen.domain) is not None:
         down(variant)
-    if not _port_free(port):
+    if not port_free(port):
         raise TestbedError(f"127.0.0.1:{port} is already in use", f"set {chosen.port_variable} to a free port")
     state = chosen.run_dir
     shutil.rmtree(state, ignore_errors=True)
@@ -456,7 +462,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
                                + " | ".join(tail), f"see {state / 'console.log'}")
         time.sleep(1)
     timings["boot"] = time.monotonic() - boot
-    while not _ssh_answers(image, variant):
+    while not ssh_answers(ssh_argv(image, ["true"], variant=variant)):
         if time.monotonic() > deadline:
             raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
         time.sleep(1)
