@@ -451,6 +451,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
     overlay.chmod(0o600)
     xml = state / "domain.xml"
     xml.write_text(domain_xml(image, overlay, state / "console.log", port, chosen.domain))
+    (state / "image").write_text(image.directory.name + "\n")  # for current_image: older formats stay cached
     known_hosts_path(variant).write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
     boot = time.monotonic()
     libvirt_host.virsh("create", str(xml))
@@ -481,6 +482,11 @@ def down(variant: str = "default") -> None:
 
 
 def current_image(variant: str = "default") -> GuestImage:
+    """The image the variant's guest booted from, else the newest: images of another IMAGE_FORMAT (or
+    stock) stay in the cache, and a newer one has another client key than the guest accepts."""
+    booted = variant_named(variant).run_dir / "image"
+    if booted.is_file() and (directory := variant_named(variant).home / booted.read_text().strip()).is_dir():
+        return GuestImage(directory)
     images = sorted(variant_named(variant).home.glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
     if not images:
         flag = "" if variant == "default" else f" --variant {variant}"
