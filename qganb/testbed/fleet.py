@@ -19,7 +19,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,19 +251,35 @@ def _running_as_recorded(index: int, port: int, image: guest.GuestImage) -> Flee
     return found
 
 
-def _console_tail(fleet_guest: FleetGuest) -> str:
+def _console_lines(fleet_guest: FleetGuest) -> list[str]:
     try:
-        lines = (fleet_guest.directory / "console.log").read_text(errors="replace").splitlines()
+        text = (fleet_guest.directory / "console.log").read_text(errors="replace")
     except OSError:
-        return "no console output"
-    return " | ".join(lines[-10:]) or "no console output"
+        return []
+    return [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
 
 
-def _wait_until_up(fleet_guest: FleetGuest, started: float, timeout: float) -> dict[str, float]:
+def _console_tail(fleet_guest: FleetGuest) -> str:
+    return " | ".join(_console_lines(fleet_guest)[-10:]) or "no console output"
+
+
+def _console_failures(fleet_guest: FleetGuest) -> str:
+    """systemd's FAILED and DEPEND lines: a seed disk it could not read shows there (and sshd held back)."""
+    failed = [line for line in _console_lines(fleet_guest) if line.startswith(("[FAILED]", "[DEPEND]"))]
+    return "; console: " + " | ".join(failed[-4:]) if failed else ""
+
+
+class _WaitAbandoned(Exception):
+    """Another guest failed, or the caller was interrupted: this guest's wait no longer matters."""
+
+
+def _wait_until_up(fleet_guest: FleetGuest, started: float, timeout: float, abandon: threading.Event) -> dict[str, float]:
     """Seconds from `started` to its agent answering guest-ping, then to sshd taking the testbed key
     while showing its own pinned host key."""
     deadline = started + timeout
     while not libvirt_host.agent_ping(fleet_guest.domain, timeout=3):
+        if abandon.is_set():
+            raise _WaitAbandoned()
         if time.monotonic() > deadline:
             raise TestbedError(f"{fleet_guest.domain}'s agent did not answer guest-ping within {timeout:g} s; "
                                f"console: {_console_tail(fleet_guest)}",
@@ -271,13 +288,16 @@ def _wait_until_up(fleet_guest: FleetGuest, started: float, timeout: float) -> d
     boot = time.monotonic() - started
     probe = fleet_guest.ssh_argv(["true"])
     while not guest.ssh_answers(probe):
+        if abandon.is_set():
+            raise _WaitAbandoned()
         if time.monotonic() > deadline:
             try:
                 said = subprocess.run(probe, capture_output=True, text=True, check=False, timeout=30).stderr.strip()
             except subprocess.TimeoutExpired:
                 said = "ssh itself hung for 30 s"
             raise TestbedError(f"{fleet_guest.domain}'s sshd did not accept the testbed key with its pinned host key "
-                               f"within {timeout:g} s: {said.splitlines()[-1] if said else 'no message'}",
+                               f"within {timeout:g} s: {said.splitlines()[-1] if said else 'no message'}"
+                               + _console_failures(fleet_guest),
                                f"see {fleet_guest.directory / 'console.log'} (the seed unit's messages); "
                                "`qganb testbed down --guests` stops the fleet")
         time.sleep(1)
@@ -344,9 +364,15 @@ def up_fleet(n: int, stocks: Mapping[int, Path] | None = None, on_line: LineSink
         libvirt_host.virsh("create", str(fleet_guest.directory / "domain.xml"))
     if fresh:
         # One waiter each: every guest's times are its own, not the time a poll loop came round to it.
+        abandon = threading.Event()
         with ThreadPoolExecutor(max_workers=len(fresh)) as pool:
-            waiting = {g.index: pool.submit(_wait_until_up, g, starts[g.index], timeout) for g in fresh}
-            guest_timings.update({i: future.result() for i, future in waiting.items()})
+            waiting = {pool.submit(_wait_until_up, g, starts[g.index], timeout, abandon): g.index for g in fresh}
+            try:
+                for future in as_completed(waiting):
+                    guest_timings[waiting[future]] = future.result()
+            except BaseException:
+                abandon.set()  # the first failure (or ^C) ends the other waits at once, not at their deadline
+                raise
     timings["boot"] = max((starts[i] - first + guest_timings[i]["boot"] for i in starts), default=0.0)
     timings["ssh"] = max((starts[i] - first + guest_timings[i]["ssh"] for i in starts), default=0.0)
 
