@@ -350,6 +350,7 @@ def up_fleet(n: int, stocks: Mapping[int, Path] | None = None, on_line: LineSink
         raise TestbedError(f"{ports} {'is' if len(busy) == 1 else 'are'} already in use",
                            f"set {PORT_VARIABLE} to another base port (guest i listens on base+i), "
                            "or stop what listens there")
+    inventory_path().unlink(missing_ok=True)  # until this up succeeds, no inventory names guests that may be gone
     for index in to_stop:
         _stop(index)
 
