@@ -156,7 +156,8 @@ def _testbed_down(args: argparse.Namespace) -> int:
 
         _fleet_only_default(args, "--guests")
         stopped = fleet.down_fleet()
-        print(f"{', '.join(stopped) if stopped else 'no fleet guest was defined'}: stopped; no fleet guest is running")
+        print(f"{', '.join(stopped)} stopped; no fleet guest is running" if stopped
+              else "no fleet guest was defined; none is running")
         return 0
     guest.down(args.variant)
     print(f"{guest.domain_name(args.variant)} stopped; nothing of it is running")
