@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -47,10 +48,11 @@ GUEST_PACKAGES = [
     "linux-image-amd64", "sudo", "procps", "kmod", "libglib2.0-0",
     "libgoogle-perftools4",  # CentOS 7's 2.12 agent is linked with tcmalloc (--enable-tcmalloc)
 ]
-IMAGE_FORMAT = 1
+IMAGE_FORMAT = 2  # 2: the seed unit (a fleet guest's own host key and hostname)
 IMAGE_SIZE = "2G"
 STOCK_FIXTURE = ("7.2", "el7")
 DNF_IMAGE_FORMAT = 1
+SEED_UNIT = "qganb-guest-seed.service"
 # Fedora ships dnf's "local" plugin in a package of its own that is not installed by default;
 # Debian's dnf-plugins-core carries every plugin and enables it. It makes every install fail on a
 # guest without GPG keys ("Problem repository: [_dnf_local]"), so the image turns it off.
@@ -198,25 +200,28 @@ def running_agent_package(ssh: SshClient) -> tuple[str, str]:
     return str(Nevra.parse_query("\t".join(fields) + "\n")), digest
 
 
-def start_from(stock: Path, on_line: LineSink | None = None) -> bool:
+def start_from(stock: Path, on_line: LineSink | None = None, *, target: SshTarget | None = None,
+               domain: str = DOMAIN) -> bool:
     """Make the running guest run the very build `stock` as its agent package, up or down from what it
     has, as a guest that shipped with it would; True when it had to change. Ends with the agent
-    answering, and `stock` kept as the rollback source of the next install."""
+    answering, and `stock` kept as the rollback source of the next install.
+
+    `target` and `domain` name another testbed guest (a fleet guest); the default guest otherwise."""
     wanted = str(nevra_of(stock))
     keep_rpm(stock)
-    with SshClient(ssh_target()) as ssh:
+    with SshClient(target or ssh_target()) as ssh:
         # Rebuilds share a NEVRA: only the header digest says it is this very build.
         if running_agent_package(ssh) == (wanted, header_digest_of(stock)):
             return False
         if on_line is not None:
-            on_line(f"testbed: the guest starts from {wanted}")
+            on_line(f"testbed: {'the guest' if domain == DOMAIN else domain} starts from {wanted}")
         remote = ssh.run(["mktemp", "-d", "/var/tmp/qganb-stock.XXXXXX"]).stdout.strip()
         ssh.upload([stock], remote)
         # The guest's rpm database is Debian's, empty of what the package requires: --nodeps.
         ssh.run(["rpm", "-U", "--nodeps", "--oldpackage", "--replacepkgs", "--force", f"{remote}/{stock.name}"])
         ssh.run(["rm", "-rf", remote])
         ssh.run(["systemctl", "restart", "qemu-guest-agent"])
-    wait_for_agent(VirshAgent(DOMAIN), timeout=120)
+    wait_for_agent(VirshAgent(domain), timeout=120)
     return True
 
 
@@ -248,6 +253,13 @@ def _configure_root(root: Path, keys: Path) -> None:
     shutil.copyfile(keys / "ssh_host_ed25519_key.pub", root / "etc/ssh/ssh_host_ed25519_key.pub")
     _write(root / "etc/ssh/sshd_config.d/qganb.conf",
            "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n")
+    # One image serves every fleet guest; each one's own host key and hostname come from a seed disk.
+    _write(root / "etc/systemd/system" / SEED_UNIT, _template(SEED_UNIT))
+    _write(root / "usr/local/sbin/qganb-guest-seed", _template("qganb-guest-seed.sh"), 0o755)
+
+
+def _template(name: str) -> str:
+    return resources.files("qganb.testbed").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _install_agent_with_rpm(root: Path, stock: Path, scratch: Path) -> dict[str, object]:
@@ -305,7 +317,7 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
         installed = (_install_agent_with_dnf(root, stock, scratch, on_line) if chosen.uses_dnf
                      else _install_agent_with_rpm(root, stock, scratch))
         # The unit is WantedBy the virtio port's device unit: udev starts the agent when the port appears.
-        run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service"], log_path=scratch / "rpm.log")
+        run(["systemctl", f"--root={root}", "enable", "qemu-guest-agent.service", SEED_UNIT], log_path=scratch / "rpm.log")
         kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
         initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
         shutil.copyfile(kernel, staging / "vmlinuz")
@@ -323,7 +335,16 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
     return GuestImage(final)
 
 
-def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domain: str = DOMAIN) -> str:
+def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domain: str = DOMAIN,
+               seed: Path | None = None) -> str:
+    """The domain; `seed`: a fleet guest's read-only seed disk (vdb), its own host key and hostname."""
+    seed_disk = "" if seed is None else f"""
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{escape(str(seed))}'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+    </disk>"""
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{escape(domain)}</name>
   <memory unit='MiB'>1024</memory>
@@ -339,7 +360,7 @@ def domain_xml(image: GuestImage, overlay: Path, console: Path, port: int, domai
       <driver name='qemu' type='qcow2'/>
       <source file='{escape(str(overlay))}'/>
       <target dev='vda' bus='virtio'/>
-    </disk>
+    </disk>{seed_disk}
     <serial type='file'><source path='{escape(str(console))}'/><target port='0'/></serial>
     <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     <memballoon model='none'/>
@@ -359,10 +380,12 @@ def known_hosts_path(variant: str = "default") -> Path:
 
 
 def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | None = None,
-             variant: str = "default") -> list[str]:
-    """OpenSSH with the testbed's key and its pinned known_hosts; host keys are always verified."""
+             variant: str = "default", known_hosts: Path | None = None) -> list[str]:
+    """OpenSSH with the testbed's key and its pinned known_hosts (the variant's, unless `known_hosts`
+    names another); host keys are always verified."""
+    known = known_hosts or known_hosts_path(variant)
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={ssh_option_path(known_hosts_path(variant))}", "-o", "ConnectTimeout=10",
+            "-o", f"UserKnownHostsFile={ssh_option_path(known)}", "-o", "ConnectTimeout=10",
             "-o", f"IdentityFile={ssh_option_path(image.client_key)}", "-p", str(port or ssh_port(variant)),
             "root@127.0.0.1"]
     if command:
@@ -370,14 +393,15 @@ def ssh_argv(image: GuestImage, command: list[str] | None = None, port: int | No
     return argv
 
 
-def _ssh_answers(image: GuestImage, variant: str) -> bool:
+def ssh_answers(argv: list[str]) -> bool:
+    """True when `argv` (ssh_argv running `true`) logs in and exits 0."""
     try:
-        return subprocess.run(ssh_argv(image, ["true"], variant=variant), capture_output=True, check=False, timeout=30).returncode == 0
+        return subprocess.run(argv, capture_output=True, check=False, timeout=30).returncode == 0
     except subprocess.TimeoutExpired:
         return False  # a hung attempt counts as "not yet": the boot deadline decides
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
@@ -413,7 +437,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
         return timings
     if libvirt_host.domain_state(chosen.domain) is not None:
         down(variant)
-    if not _port_free(port):
+    if not port_free(port):
         raise TestbedError(f"127.0.0.1:{port} is already in use", f"set {chosen.port_variable} to a free port")
     state = chosen.run_dir
     shutil.rmtree(state, ignore_errors=True)
@@ -425,10 +449,9 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
     image.disk.chmod(0o600)
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.disk, "-F", "raw", overlay])
     overlay.chmod(0o600)
-    # The image this guest booted: its key is the one to connect with, even once a newer image exists.
-    (state / "image").write_text(str(image.directory) + "\n")
     xml = state / "domain.xml"
     xml.write_text(domain_xml(image, overlay, state / "console.log", port, chosen.domain))
+    (state / "image").write_text(image.directory.name + "\n")  # for current_image: older formats stay cached
     known_hosts_path(variant).write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
     boot = time.monotonic()
     libvirt_host.virsh("create", str(xml))
@@ -440,7 +463,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
                                + " | ".join(tail), f"see {state / 'console.log'}")
         time.sleep(1)
     timings["boot"] = time.monotonic() - boot
-    while not _ssh_answers(image, variant):
+    while not ssh_answers(ssh_argv(image, ["true"], variant=variant)):
         if time.monotonic() > deadline:
             raise TestbedError("the guest's sshd did not accept the testbed key", f"see {state / 'console.log'}")
         time.sleep(1)
@@ -459,12 +482,11 @@ def down(variant: str = "default") -> None:
 
 
 def current_image(variant: str = "default") -> GuestImage:
-    """The image the running guest booted from; else the newest one built."""
+    """The image the variant's guest booted from, else the newest: images of another IMAGE_FORMAT (or
+    stock) stay in the cache, and a newer one has another client key than the guest accepts."""
     booted = variant_named(variant).run_dir / "image"
-    if booted.is_file():
-        directory = Path(booted.read_text().strip())
-        if (directory / "image.json").is_file():
-            return GuestImage(directory)
+    if booted.is_file() and (directory := variant_named(variant).home / booted.read_text().strip()).is_dir():
+        return GuestImage(directory)
     images = sorted(variant_named(variant).home.glob("image-*/image.json"), key=lambda p: p.stat().st_mtime)
     if not images:
         flag = "" if variant == "default" else f" --variant {variant}"

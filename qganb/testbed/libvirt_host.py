@@ -54,3 +54,17 @@ def domain_state(name: str, uri: str = DEFAULT_URI) -> str | None:
 
 def agent_ping(name: str, uri: str = DEFAULT_URI, timeout: int = 5) -> bool:
     return VirshAgent(name, uri=uri).ping(timeout)
+
+
+def domain_names(uri: str = DEFAULT_URI) -> list[str]:
+    """Every domain libvirt knows at `uri`, running or not."""
+    done = virsh("list", "--all", "--name", uri=uri)
+    return [line.strip() for line in done.output.splitlines() if line.strip()]
+
+
+def stop_domain(name: str, uri: str = DEFAULT_URI) -> None:
+    """Stop `name` and forget it (a transient domain is gone once destroyed; a defined one is undefined)."""
+    if domain_state(name, uri) is not None:
+        virsh("destroy", name, uri=uri, check=False)
+        if domain_state(name, uri) is not None:
+            virsh("undefine", name, uri=uri, check=False)
