@@ -83,8 +83,8 @@ def test_the_rollout_notebook_stops_after_an_unreachable_canary_and_records_it(b
     assert record.serial == [1, "25%", "100%"] and record.max_fail_percentage == 0
     assert record.builds == [NEVRA] and record.inventory == str(refusing_inventory)
     assert record.report == built_run.path / "rollout" / "rollout.json"
-    report = RolloutReport.load(record.report)
-    assert "Connection refused" in report.hosts[0].message
+    hosts = {h.host: h for h in RolloutReport.load(record.report).hosts}
+    assert "Connection refused" in hosts["canary"].message and hosts["canary"].batch == 1
 
     # The executed notebook shows the host table as HTML and the timeline as SVG before it stops.
     executed = json.loads((built_run.path / "notebooks" / "09-rollout.ipynb").read_text())
