@@ -1,7 +1,10 @@
 """Session-wide: a test guest that the suite booted (the notebooks boot it on their own) is stopped
-at the end, so `make test` leaves nothing running."""
+at the end, so `make test` leaves nothing running; the rollout notebook runs only where its
+default fleet exists."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -18,14 +21,45 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _was_running = False
 
 
+def _notebook_of(item: pytest.Item) -> str:
+    """The notebook file name of an nbval item ("" for other tests)."""
+    name = Path(item.nodeid.partition("::")[0]).name
+    return name if name.endswith(".ipynb") else ""
+
+
+def _rollout_notebook() -> str:
+    from qganb.stages.table import stage_named
+
+    return stage_named("rollout").notebook
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """nbval runs every notebook with its defaults, and the rollout notebook's defaults roll out to
+    the local testbed fleet. Where that fleet's inventory does not exist there is nothing to roll
+    out to: the notebook's cells are skipped, with the reason in pytest's summary, rather than
+    failing on a missing fleet or passing without having run."""
+    rollout = [item for item in items if _notebook_of(item) == _rollout_notebook()]
+    if not rollout:
+        return
+    from qganb.fleet.rollout import testbed_inventory
+
+    inventory = testbed_inventory()
+    if not inventory.is_file():
+        skip = pytest.mark.skip(reason=f"no testbed fleet inventory at {inventory}: {_rollout_notebook()}'s "
+                                "defaults roll out to that fleet")
+        for item in rollout:
+            item.add_marker(skip)
+
+
 def _may_boot_the_default_guest(session: pytest.Session) -> bool:
     """Whether a test of this session could have booted the default guest: a `testbed` test that is
-    not about the dnf guest (its own domain), or a notebook. A session of other tests leaves alone
-    a guest that someone else booted meanwhile."""
+    not about the dnf guest (its own domain), or a notebook other than the rollout's (which talks
+    only to the inventory's hosts). A session of other tests leaves alone a guest that someone else
+    booted meanwhile."""
     for item in session.items:
         if item.get_closest_marker("dnf_guest") is not None:
             continue
-        if item.get_closest_marker("testbed") is not None or item.nodeid.partition("::")[0].endswith(".ipynb"):
+        if item.get_closest_marker("testbed") is not None or _notebook_of(item) not in ("", _rollout_notebook()):
             return True
     return False
 

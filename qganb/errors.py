@@ -367,14 +367,15 @@ class StageFailed(RunnerError):
     """A stage notebook failed in a cell; keeps the cell's error and the end of the stage's output."""
 
     def __init__(self, stage: str, notebook: Path, cell: int | None, ename: str, evalue: str,
-                 tail: list[str], run_dir: Path) -> None:
+                 tail: list[str], run_dir: Path, resume: list[str] | None = None) -> None:
         self.stage = stage
         self.notebook = notebook
         self.cell = cell
         self.tail = tail
         where = f" in cell {cell}" if cell is not None else ""
+        again = shlex.join(["qganb", "run", "--run", str(run_dir), "--from", stage, *(resume or [])])
         super().__init__(f"stage {stage} failed{where}: {ename}: {evalue}",
-                         f"see {notebook}; fix the cause, then resume with `qganb run --run {run_dir} --from {stage}`")
+                         f"see {notebook}; fix the cause, then resume with `{again}`")
 
     def details(self) -> str:
         return "\n".join([f"notebook: {self.notebook}", *_tail_lines("last {n} lines of its output:", self.tail)])

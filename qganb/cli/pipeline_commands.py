@@ -28,9 +28,28 @@ def _parse_parameter(text: str) -> tuple[str, object]:
         return name, value
 
 
+# The rollout's own parameters (notebook 09-rollout): they mean something only with an inventory.
+ROLLOUT_ONLY = ("serial", "max_fail_percentage", "forks", "check", "limit", "reinstall", "rpms")
+
+
 def run_values(args: argparse.Namespace) -> dict[str, object]:
     """The notebook parameters of `qganb run`: its options, then any -p NAME=VALUE."""
+    from qganb.fleet.rollout import RolloutOptions
+
     values: dict[str, object] = dict(_parse_parameter(p) for p in args.parameter or [])
+    inventory = args.inventory or values.get("inventory") or ""
+    if not inventory:
+        alone = [f"--{n.replace('_', '-')}" for n in ROLLOUT_ONLY if getattr(args, n, None) is not None]
+        alone += [f"-p {n}" for n in ROLLOUT_ONLY if n in values]
+        if alone:
+            raise UsageError(f"{alone[0]} needs --inventory: without one, the run installs on one guest",
+                             "add --inventory INVENTORY for a fleet rollout, or drop " + alone[0])
+    rollout = RolloutOptions()
+
+    def rollout_value(name: str, default: object) -> object:  # the option when given, else -p, else the default
+        given = getattr(args, name, None)
+        return given if given is not None else values.get(name, default)
+
     values.update({
         "srpm": args.srpm or "", "sha256": args.sha256 or "", "insecure": args.insecure,
         "changelog": values.get("changelog", ""),
@@ -39,6 +58,12 @@ def run_values(args: argparse.Namespace) -> dict[str, object]:
         "identity": args.identity or "", "known_hosts": args.known_hosts or "",
         "installer": args.installer, "flags": args.flag or [], "unblock": args.unblock,
         "allow_downgrade": args.allow_downgrade, "stock": args.stock or "",
+        "inventory": inventory, "serial": rollout_value("serial", rollout.serial),
+        "max_fail_percentage": rollout_value("max_fail_percentage", rollout.max_fail_percentage),
+        "forks": rollout_value("forks", rollout.forks), "check": rollout_value("check", rollout.check),
+        "limit": rollout_value("limit", rollout.limit or ""),
+        "reinstall": rollout_value("reinstall", rollout.install.reinstall),
+        "rpms": values.get("rpms", []),
     })
     return values
 
@@ -47,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from qganb.notebook.runner import RunRequest, start_run
 
     given = {_parse_parameter(p)[0] for p in args.parameter or []}
-    request = RunRequest(run_values(args), given, args.run or "", args.from_stage, args.until_stage,
+    request = RunRequest(run_values(args), given, args.run or "", args.from_stage, args.until_stage or "",
                          install_builddeps=args.install_builddeps)
     result = start_run(request, say=say, on_line=(lambda line: say("      " + line)) if not args.quiet else None)
     print("summary: " + ", ".join(f"{s} {t:.0f} s" for s, t in result.timings.items()))
@@ -55,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
         cases = result.verification.cases
         print(f"verification: {'passed' if result.verification.passed else 'FAILED'} "
               f"({sum(bool(c['passed']) for c in cases)}/{len(cases)} cases)")
+    if result.rollout is not None:
+        print(f"rollout: {result.rollout.summary} (hosts: {result.rollout.report})")
     print(f"report: {result.report}")
     return 0
 
@@ -128,13 +155,16 @@ def add_packaging_commands(commands: Any) -> None:
 
 
 def add_run_command(commands: Any) -> None:
+    from qganb.cli.fleet_commands import add_rollout_arguments
     from qganb.stages.table import STAGE_NAMES
 
     run = commands.add_parser(
-        "run", help="run the stage notebooks headless with papermill: src.rpm to a verified guest",
+        "run", help="run the stage notebooks headless with papermill: src.rpm to a verified guest, or a fleet",
         description="Execute notebooks/01-fetch ... 08-verify with papermill into one run directory "
-        "(runs/<id>/), streaming each stage's output. Stops at the first failing cell; --from resumes there. "
-        "Writes report.html. Without --srpm, --guest and --domain: the local testbed.")
+        "(runs/<id>/), streaming each stage's output. With --inventory, 09-rollout (the build to every host of "
+        "an Ansible inventory, canary first) runs after 06-build instead of 07-install and 08-verify. Stops at "
+        "the first failing cell; --from resumes there. Writes report.html. Without --srpm, --guest and --domain: "
+        "the local testbed.")
     run.add_argument("--recipe", action="append", metavar="RECIPE", help="recipe YAML (repeatable)")
     run.add_argument("--srpm", metavar="URL|PATH", help="the src.rpm (default: the testbed fixture)")
     run.add_argument("--sha256", help="expected sha256 of the src.rpm")
@@ -148,7 +178,20 @@ def add_run_command(commands: Any) -> None:
     run.add_argument("--run", metavar="DIR", help="run directory (default: a new runs/<id>/)")
     run.add_argument("--from", dest="from_stage", default=STAGE_NAMES[0], metavar="STAGE",
                      help=f"first stage ({', '.join(STAGE_NAMES)}); resumes a run in --run DIR")
-    run.add_argument("--until", dest="until_stage", default=STAGE_NAMES[-1], metavar="STAGE", help="last stage")
+    run.add_argument("--until", dest="until_stage", metavar="STAGE",
+                     help="last stage (default: verify, or rollout with --inventory)")
+    run.add_argument("--inventory", metavar="INVENTORY",
+                     help="Ansible inventory (INI or YAML): after the build, roll out to its hosts instead of "
+                     "installing on one guest; the options below need it")
+    add_rollout_arguments(run)
+    run.add_argument("--check", action="store_true",
+                     help="with --inventory: run every pre-check on every host and change nothing (Ansible's check "
+                     "mode)")
+    run.add_argument("--reinstall", action="store_true",
+                     help="with --inventory: install even on hosts that already run this very build (default: "
+                     "unchanged)")
+    # None when not given: a rollout option without --inventory is refused, not ignored.
+    run.set_defaults(serial=None, max_fail_percentage=None, forks=None, limit=None, check=None, reinstall=None)
     run.add_argument("-p", "--parameter", action="append", metavar="NAME=VALUE",
                      help="another notebook parameter, e.g. -p changelog=TEXT (JSON values allowed)")
     run.add_argument("-q", "--quiet", action="store_true", help="do not stream the stages' output")

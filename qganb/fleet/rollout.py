@@ -4,6 +4,9 @@ Ansible supplies the inventory, the connections, forks, serial batches, max_fail
 check mode; each host runs qganb's one install transaction (qganb.fleet.agent_install). This
 module writes the playbook into the rollout's directory, runs it, follows each host's progress
 and turns Ansible's events into the report (rollout.json).
+
+`run` is the pipeline's rollout stage (notebook 09-rollout, `qganb run --inventory`): the run's
+build and recipes, with the report in the run directory and its record in the manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from qganb.fleet.builds import read_builds
 from qganb.fleet.playbook import COLLECTION_ROOT, INSTALL_TASK, TARGET_TASK, parse_serial, rollout_playbook, write_playbook
 from qganb.fleet.report import HostOutcome, RolloutReport
 from qganb.process import LineSink
-from qganb.stages.install import InstallOptions
+from qganb.stages.install import InstallOptions, agent_rpm_of
+from qganb.stages.records import BuildRecord, EditRecord, RolloutRecord
+from qganb.stages.run_dir import RunDir
 
 # Host keys are verified, always: StrictHostKeyChecking=yes comes first, and ssh takes an option's
 # first value. Keep-alives notice a dead link in ~15 s, as qganb's own client does.
@@ -190,3 +195,31 @@ def rollout(inventory: Path, rpms: list[Path], recipes: list[Path], directory: P
             + (" | ".join(events.stdout_tail[-5:]) or "no output"),
             f"check the inventory ({inventory}) and --limit; Ansible's output is in {directory}/artifacts")
     return report
+
+
+def testbed_inventory() -> Path:
+    """The local testbed fleet's inventory: the rollout stage's default (it exists once that fleet
+    has been set up)."""
+    from qganb.testbed.guest import testbed_dir
+
+    return testbed_dir() / "fleet" / "inventory.yml"
+
+
+def run(run_dir: RunDir, inventory: Path, *, options: RolloutOptions | None = None, rpms: list[Path] | None = None,
+        say: LineSink = print) -> RolloutRecord:
+    """The rollout stage: the build stage's agent RPM, plus `rpms` (builds for the fleet's other
+    distro releases), to every host of `inventory`, verifying the edit stage's recipes on each. The
+    report goes to rollout/rollout.json in the run directory, its record to the manifest, whether
+    or not every host ended well (`record.ok` says)."""
+    builds = [agent_rpm_of(run_dir.load(BuildRecord).packages), *(rpms or [])]
+    recipes = [Path(p) for p in run_dir.load(EditRecord).recipes]
+    directory = run_dir.subdir("rollout")
+    report = rollout(inventory, builds, recipes, directory, options, say=say)
+    record = RolloutRecord(
+        inventory=report.inventory, builds=report.builds, serial=report.serial,
+        max_fail_percentage=report.max_fail_percentage, check=report.check, limit=report.limit,
+        hosts={h.host: h.status + (", verify FAILED" if h.verify == "FAILED" else "") for h in report.hosts},
+        counts=report.counts(), ok=report.ok, stopped=report.stopped, seconds=report.seconds,
+        report=directory / "rollout.json", summary=report.summary())
+    run_dir.record(record)
+    return record

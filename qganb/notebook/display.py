@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from qganb.fleet.report import RolloutReport
     from qganb.stages.records import VerifyRecord
 
 STREAM_ENV = "QGANB_STREAM_LOGS"  # a file that `qganb run` follows (see runner.LogFollower)
@@ -127,3 +128,10 @@ def verification_table(record: VerifyRecord) -> Table:
     title = (f"{record.domain}: qemu-ga {record.agent_version}; "
              + ", ".join(f"{k} {'enabled' if v else 'disabled'}" for k, v in record.commands.items()))
     return Table(rows, ["result", "command", "case", "guest-check", "detail"], title)
+
+
+def rollout_table(report: RolloutReport) -> Table:
+    """One row per host of a rollout: its batch, how it ended, the package before and after."""
+    rows = [(h.host, h.batch or "-", h.status, h.before or "-", h.after or "-", h.verify or "-",
+             "; ".join(t for t in (h.message, h.fix) if t)) for h in report.hosts]
+    return Table(rows, ["host", "batch", "status", "before", "after", "verify", "note"], report.summary())

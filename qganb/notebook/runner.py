@@ -1,9 +1,11 @@
 """`qganb run`: the stage notebooks executed headless with papermill into one run directory.
 
-Parameters are checked strictly against each notebook's `parameters` cell before any stage runs
-(papermill itself only warns about unknown ones). Each stage's cell output streams to the terminal
-and to `logs/<stage>.notebook.log`; the first failing cell stops the run with its error and the log
-tail, and `--from STAGE` resumes there. The end writes `report.html`.
+A run takes one route through the stage table: fetch ... build, then install and verify on one
+guest; or, given an inventory, the fleet rollout instead of those two. Parameters are checked
+strictly against each notebook's `parameters` cell before any stage runs (papermill itself only
+warns about unknown ones). Each stage's cell output streams to the terminal and to
+`logs/<stage>.notebook.log`; the first failing cell stops the run with its error and the log tail,
+and `--from STAGE` resumes there. The end writes `report.html`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from qganb import paths
 from qganb.errors import ParameterError, RunnerError, StageFailed
 from qganb.notebook.display import STREAM_ENV
 from qganb.process import LineSink
-from qganb.stages.records import EditRecord, VerifyRecord
+from qganb.stages.records import EditRecord, RolloutRecord, VerifyRecord
 from qganb.stages.run_dir import RunDir
-from qganb.stages.table import STAGE_NAMES, STAGES, stage_named
+from qganb.stages.table import GUEST_ONLY, STAGE_NAMES, route, stage_before, stage_named
 
 if TYPE_CHECKING:
     from qganb.notebook.kernels import KernelsAhead
@@ -52,17 +54,40 @@ def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
 class RunPlan:
     stages: list[str]
     parameters: dict[str, dict[str, Any]]  # stage -> the parameters it gets
+    inventory: str = ""  # given: the fleet route, the rollout to its hosts instead of install and verify
+
+    @property
+    def fleet(self) -> bool:
+        return bool(self.inventory)
+
+
+def _off_route(option: str, stage: str, fleet: bool) -> ParameterError:
+    stages = ", ".join(s.name for s in route(fleet=fleet))
+    replaced = " and ".join(GUEST_ONLY)
+    if fleet:
+        return ParameterError(f"{option} {stage}: a run with --inventory has no {stage} stage (the rollout replaces "
+                              f"{replaced})", f"drop --inventory to {stage} on one guest, or pick one of: {stages}")
+    return ParameterError(f"{option} {stage}: the {stage} stage runs only with --inventory (it replaces {replaced})",
+                          f"give --inventory INVENTORY, or pick one of: {stages}")
 
 
 def plan_run(values: dict[str, Any], *, given: set[str] | None = None, from_stage: str = STAGE_NAMES[0],
-             until_stage: str = STAGE_NAMES[-1]) -> RunPlan:
-    """Which stages run with which parameters. Every parameter a notebook declares must have a
-    value here, and every name in `given` (what the user passed with -p) must be declared by some
-    stage notebook: a typo is an error, not a silently ignored value."""
-    for name, stage in (("--from", from_stage), ("--until", until_stage)):
+             until_stage: str | None = None) -> RunPlan:
+    """Which stages run with which parameters. A non-empty `inventory` value takes the fleet route
+    (the rollout after build); without one, the run installs and verifies on one guest, as it
+    always has. `until_stage` defaults to the route's last stage. Every parameter a planned notebook
+    declares must have a value here, and every name in `given` (what the user passed with -p) must
+    be declared by some stage notebook: a typo is an error, not a silently ignored value."""
+    inventory = str(values.get("inventory") or "")
+    fleet = bool(inventory)
+    on_route = [s.name for s in route(fleet=fleet)]
+    until_stage = until_stage or on_route[-1]
+    for option, stage in (("--from", from_stage), ("--until", until_stage)):
         if stage not in STAGE_NAMES:
-            raise ParameterError(f"{name} {stage!r} is not a stage", f"pick one of: {', '.join(STAGE_NAMES)}")
-    first, last = STAGE_NAMES.index(from_stage), STAGE_NAMES.index(until_stage)
+            raise ParameterError(f"{option} {stage!r} is not a stage", f"pick one of: {', '.join(STAGE_NAMES)}")
+        if stage not in on_route:
+            raise _off_route(option, stage, fleet)
+    first, last = on_route.index(from_stage), on_route.index(until_stage)
     if first > last:
         raise ParameterError(f"--from {from_stage} comes after --until {until_stage}", "swap them")
     declared = {stage: declared_parameters(notebook_of(stage)) for stage in STAGE_NAMES}
@@ -70,7 +95,7 @@ def plan_run(values: dict[str, Any], *, given: set[str] | None = None, from_stag
     unknown = sorted((given or set()) - set(every))
     if unknown:
         raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}", f"the stage notebooks take: {', '.join(every)}")
-    stages = list(STAGE_NAMES[first:last + 1])
+    stages = on_route[first:last + 1]
     parameters: dict[str, dict[str, Any]] = {}
     for stage in stages:
         missing = sorted(set(declared[stage]) - set(values))
@@ -78,7 +103,7 @@ def plan_run(values: dict[str, Any], *, given: set[str] | None = None, from_stag
             raise ParameterError(f"{notebook_of(stage).name} declares parameter(s) qganb run has no value for: "
                                  f"{', '.join(missing)}", "give them with -p NAME=VALUE")
         parameters[stage] = {k: values[k] for k in declared[stage]}
-    return RunPlan(stages, parameters)
+    return RunPlan(stages, parameters, inventory)
 
 
 class _TeeLog:
@@ -158,6 +183,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     report: Path | None = None
     verification: VerifyRecord | None = None  # when the verify stage ran in this run
+    rollout: RolloutRecord | None = None  # when the rollout stage ran in this run
 
 
 def run_stages(plan: RunPlan, run_dir: RunDir, *, say: LineSink = print, on_line: LineSink | None = None) -> RunResult:
@@ -165,9 +191,9 @@ def run_stages(plan: RunPlan, run_dir: RunDir, *, say: LineSink = print, on_line
     from qganb.notebook.kernels import KernelsAhead
 
     result = RunResult(run_dir.path, _load_timings(run_dir))
-    first = stage_named(plan.stages[0])
-    if first.number > 1:
-        run_dir.load(STAGES[first.number - 2].record)  # the stage before must have run
+    before = stage_before(plan.stages[0], fleet=plan.fleet)
+    if before is not None:
+        run_dir.load(before.record)  # the stage before, on this run's route, must have run
     out_dir = run_dir.subdir("notebooks")
     sockets = Path(tempfile.mkdtemp(prefix="qganb-k"))  # the kernels' sockets and the log stream
     # Long commands inside a stage (rpmbuild) append their log to a file this process follows. The
@@ -191,6 +217,8 @@ def run_stages(plan: RunPlan, run_dir: RunDir, *, say: LineSink = print, on_line
         from qganb.stages.verify import recorded_verification
 
         result.verification = recorded_verification(run_dir)
+    if RolloutRecord.STAGE in plan.stages:
+        result.rollout = run_dir.loaded(RolloutRecord)
     result.report = write_report(run_dir, result.timings)
     return result
 
@@ -223,7 +251,7 @@ def _run_each(plan: RunPlan, run_dir: RunDir, result: RunResult, kernels: Kernel
             # The end of the long command's log (rpmbuild's), then what the notebook itself printed.
             tail = list(follower.tail) + list(log.tail)
             raise StageFailed(stage, output, exc.exec_count, exc.ename, exc.evalue, tail[-40:],
-                              run_dir.path) from exc
+                              run_dir.path, resume=["--inventory", plan.inventory] if plan.fleet else []) from exc
         finally:
             kernels.stop(km)  # normally nbclient has already shut it down
         log.close()
@@ -256,7 +284,7 @@ class RunRequest:
     given: set[str] = field(default_factory=set)  # names passed with -p: each must be some notebook's
     run: str = ""  # the run directory; empty: a new one under runs/
     from_stage: str = STAGE_NAMES[0]
-    until_stage: str = STAGE_NAMES[-1]
+    until_stage: str = ""  # empty: the route's last stage (verify, or rollout with an inventory)
     # Install the spec's missing BuildRequires in prep and build (notebook parameter install_builddeps).
     install_builddeps: bool = False
 
@@ -269,6 +297,13 @@ def start_run(request: RunRequest, *, say: LineSink = print, on_line: LineSink |
     values["install_builddeps"] = bool(values.get("install_builddeps", False)) or request.install_builddeps
     for name in ("srpm", "identity", "known_hosts", "stock"):
         values[name] = _absolute_if_local(values.get(name))
+    if inventory := values.get("inventory"):
+        if not Path(inventory).exists():
+            raise ParameterError(f"--inventory {inventory}: no such file or directory",
+                                 "give the path of an Ansible inventory (INI or YAML)")
+        values["inventory"] = str(Path(inventory).resolve())
+    if values.get("rpms"):
+        values["rpms"] = [str(Path(p).resolve()) for p in values["rpms"]]
     existing = RunDir(request.run) if request.run and Path(request.run).is_dir() else None
     if values.get("recipes") is None:
         edited = existing.loaded(EditRecord) if existing is not None and request.from_stage != STAGE_NAMES[0] else None
@@ -279,9 +314,9 @@ def start_run(request: RunRequest, *, say: LineSink = print, on_line: LineSink |
         values["recipes"] = [str(Path(r).resolve()) for r in values["recipes"]]
     # The parameters are checked first: only a run whose parameters are right gets a directory.
     plan_run({**values, "run_dir": ""}, given=request.given, from_stage=request.from_stage,
-             until_stage=request.until_stage)
+             until_stage=request.until_stage or None)
     run_dir = existing or (RunDir(request.run) if request.run else RunDir.create())
     plan = plan_run({**values, "run_dir": str(run_dir.path)}, given=request.given, from_stage=request.from_stage,
-                    until_stage=request.until_stage)
+                    until_stage=request.until_stage or None)
     say(f"run directory: {run_dir.path}")
     return run_stages(plan, run_dir, say=say, on_line=on_line)

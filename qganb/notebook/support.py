@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qganb import paths
+from qganb.errors import RolloutError
 from qganb.stages.run_dir import RunDir
 
 
@@ -29,3 +30,18 @@ def testbed_srpm() -> str:
     from qganb.testbed.fixture_srpm import build_fixture_srpm
 
     return str(build_fixture_srpm(*guest.STOCK_FIXTURE).path)
+
+
+def rollout_inventory(inventory: str) -> Path:
+    """The rollout notebook's inventory: `inventory` (relative to the project), or when empty the
+    local testbed fleet's, which must have been set up."""
+    if inventory:
+        return project_path(inventory)
+    from qganb.fleet.rollout import testbed_inventory
+
+    path = testbed_inventory()
+    if not path.is_file():
+        raise RolloutError(f"no inventory given, and the testbed fleet has none ({path})",
+                           "set the parameter inventory to an Ansible inventory (qganb run --inventory FILE), or "
+                           "set up the testbed fleet first")
+    return path

@@ -135,3 +135,24 @@ class VerifyRecord(StageRecord):
     commands: dict[str, bool]  # command -> enabled
     cases: list[dict[str, Any]] = field(default_factory=list)
     passed: bool = False
+
+
+@dataclass(frozen=True)
+class RolloutRecord(StageRecord):
+    """The builds rolled out to an Ansible inventory (instead of install and verify on one guest):
+    the settings, how each host ended, and where the full report (rollout.json) is."""
+
+    STAGE: ClassVar[str] = "rollout"
+    inventory: str
+    builds: list[str]  # the NEVRAs offered; each host got the one made from its own package
+    serial: list[int | str]  # the batch sizes, canary first: [1, "25%", "100%"]
+    max_fail_percentage: int
+    check: bool  # Ansible's check mode: pre-checks only, nothing changed
+    limit: str | None
+    hosts: dict[str, str]  # host -> its status (installed, unchanged, rolled back, failed, ...)
+    counts: dict[str, int]  # status -> hosts
+    ok: bool  # every host installed, unchanged (or checked) and verified
+    stopped: bool  # a batch failed beyond max_fail_percentage: some hosts were not reached
+    seconds: float
+    report: Path  # rollout.json
+    summary: str

@@ -17,6 +17,7 @@ FLOORS: list[set[str]] = [
     {"recipes", "guest"},
     {"testbed"},
     {"stages"},
+    {"fleet"},  # drives the install and verify stages on many hosts; the rollout stage lives here
     {"notebook"},
     {"cli"},
     {"__main__"},
@@ -103,9 +104,11 @@ def test_stage_modules_share_one_entry_point() -> None:
     from qganb.stages.table import STAGES
 
     for stage in STAGES:
-        tree = ast.parse((PACKAGE / "stages" / f"{stage.name}.py").read_text())
+        path = PACKAGE.parent / (stage.module.replace(".", "/") + ".py")
+        assert path.stem == stage.name, f"{stage.module} is not named after its stage"
+        tree = ast.parse(path.read_text())
         runs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run"]
-        assert len(runs) == 1, f"qganb/stages/{stage.name}.py has no run() entry point"
+        assert len(runs) == 1, f"{path.relative_to(PACKAGE.parent)} has no run() entry point"
         first = runs[0].args.args[0]
         assert first.arg == "run_dir", f"{stage.name}.run takes {first.arg} first, not run_dir"
         returns = ast.unparse(runs[0].returns) if runs[0].returns else ""

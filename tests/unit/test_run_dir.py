@@ -9,7 +9,16 @@ import pytest
 
 from qganb.errors import StageMissing
 from qganb.rpm.rpmbuild import BuiltPackage
-from qganb.stages.records import BuildRecord, DiffRecord, EditRecord, FetchRecord, PrepRecord, VerifyRecord
+from qganb.stages.records import (
+    BuildRecord,
+    DiffRecord,
+    EditRecord,
+    FetchRecord,
+    InstallRecord,
+    PrepRecord,
+    RolloutRecord,
+    VerifyRecord,
+)
 from qganb.stages.run_dir import RunDir
 
 
@@ -94,3 +103,38 @@ def test_the_same_src_rpm_from_another_place_keeps_the_run(tmp_path: Path) -> No
     run.record(moved)
     assert run.recorded_stages() == ["fetch", "prep", "edit", "diff", "build", "verify"]
     assert run.load(FetchRecord).source == "https://example.org/q.src.rpm", "the new provenance is kept"
+
+
+def rolled_out(tmp_path: Path) -> RolloutRecord:
+    return RolloutRecord(
+        inventory="/i/fleet.yml", builds=["qemu-guest-agent-10:7.2.0-3.el7.qganb1.x86_64"], serial=[1, "25%", "100%"],
+        max_fail_percentage=0, check=False, limit=None,
+        hosts={"g1": "installed", "g2": "rolled back", "g3": "not reached"},
+        counts={"installed": 1, "rolled back": 1, "not reached": 1}, ok=False, stopped=True, seconds=61.5,
+        report=tmp_path / "run" / "rollout" / "rollout.json", summary="rollout of 3 host(s) stopped")
+
+
+def installed() -> InstallRecord:
+    return InstallRecord("root@g", "d", "qemu:///system", "a-1", "a-2", "7.2.0", ["rpm", "-Uvh"], [], [], [],
+                         {"install": 9.0}, "/l")
+
+
+def test_a_rollout_record_round_trips_as_plain_json(tmp_path: Path) -> None:
+    run = full_run(tmp_path)
+    record = rolled_out(tmp_path)
+    run.record(record)
+    assert run.load(RolloutRecord) == record
+    assert run.load(RolloutRecord).serial == [1, "25%", "100%"]  # counts stay numbers, percentages strings
+    assert isinstance(run.load(RolloutRecord).report, Path)
+    stored = json.loads(run.manifest_path.read_text())["stages"]["rollout"]
+    assert stored["report"] == str(record.report) and stored["hosts"]["g2"] == "rolled back"
+    assert run.recorded_stages()[-1] == "rollout"
+
+
+def test_the_rollout_is_built_on_the_build_not_on_a_single_guest_install(tmp_path: Path) -> None:
+    run = full_run(tmp_path)
+    run.record(rolled_out(tmp_path))
+    run.record(installed())  # an install on one guest from the same run: the fleet's record stays
+    assert run.recorded_stages() == ["fetch", "prep", "edit", "diff", "build", "install", "rollout"]
+    run.record(BuildRecord([BuiltPackage(Path("/r/q2.x86_64.rpm"), "q-10:7.2.0-3.el7.qganb2.x86_64")], "/l"))
+    assert run.recorded_stages() == ["fetch", "prep", "edit", "diff", "build"]
