@@ -134,6 +134,19 @@ def testbed_guest():
             process.wait(timeout=120)
 
 
+@pytest.fixture(scope="session")
+def testbed_fleet():
+    """Three fleet guests on the stock agent, booted once for the fleet tests (test_fleet_rollout, then
+    test_fleet_testbed, whose last test stops them); stopped at the end of the session in any case."""
+    from qganb.testbed import fleet
+
+    fleet.down_fleet()  # a fresh boot: a fleet left running would be kept as it is
+    try:
+        yield fleet.up_fleet(3)
+    finally:
+        fleet.down_fleet()
+
+
 SEED_RECIPES = ["guest-set-watchdog-timeout", "guest-get-cpu-usage-rate"]
 
 

@@ -28,11 +28,11 @@ ANSIBLE = Path(sys.executable).with_name("ansible")
 
 
 @pytest.fixture(scope="module")
-def booted():
+def booted(testbed_fleet):
+    """The session's three fleet guests (their boot is testbed_fleet's), guest 2 switched to the 2.12 agent."""
     old_agent = build_fixture_srpm("2.12", "el7").path
-    fleet.down_fleet()  # a fresh boot: a fleet left running would be kept as it is
     try:
-        yield fleet.up_fleet(2, stocks={2: old_agent})
+        yield fleet.up_fleet(3, stocks={2: old_agent})
     finally:
         fleet.down_fleet()
 
@@ -54,11 +54,12 @@ def _ansible(inventory: Path, tmp_path: Path, *args: str) -> subprocess.Complete
         shutil.rmtree(control, ignore_errors=True)
 
 
-def test_each_guest_has_its_own_pinned_host_key_and_hostname(booted: fleet.FleetUp) -> None:
+def test_each_guest_has_its_own_pinned_host_key_and_hostname(booted: fleet.FleetUp, testbed_fleet) -> None:
     image = guest.GuestImage(booted.image)
-    assert [g.domain for g in booted.guests] == ["qganb-fleet-1", "qganb-fleet-2"]
+    assert [g.domain for g in booted.guests] == ["qganb-fleet-1", "qganb-fleet-2", "qganb-fleet-3"]
+    assert booted.reused == [1, 2, 3], "a second up keeps the guests running from the same image"
     keys = {g.host_key for g in booted.guests}
-    assert len(keys) == 2 and image.host_public_key not in keys, "each guest has a key of its own, not the image's"
+    assert len(keys) == 3 and image.host_public_key not in keys, "each guest has a key of its own, not the image's"
     assert fleet.known_hosts_path().read_text().splitlines() == [g.known_hosts_line for g in booted.guests]
     for member in booted.guests:
         # ssh_argv checks against the pinned line only (StrictHostKeyChecking=yes): logging in proves it.
@@ -66,7 +67,7 @@ def test_each_guest_has_its_own_pinned_host_key_and_hostname(booted: fleet.Fleet
                                                 "/proc/sys/kernel/hostname").splitlines()
         assert " ".join(public.split()[:2]) == member.host_key
         assert hostname == kernel_hostname == member.domain
-        assert booted.guest_timings[member.index]["boot"] > 0
+        assert testbed_fleet.guest_timings[member.index]["boot"] > 0
 
 
 def test_each_agent_answers_through_virsh_and_guest_2_runs_the_old_agent(booted: fleet.FleetUp) -> None:
@@ -76,7 +77,7 @@ def test_each_agent_answers_through_virsh_and_guest_2_runs_the_old_agent(booted:
         assert json.loads(ping.output) == {"return": {}}
         info = libvirt_host.virsh("qemu-agent-command", member.domain, '{"execute":"guest-info"}')
         versions[member.index] = json.loads(info.output)["return"]["version"]
-    assert versions == {1: "7.2.0", 2: "2.12.0"}
+    assert versions == {1: "7.2.0", 2: "2.12.0", 3: "7.2.0"}
     assert "stock" in booted.guest_timings[2] and "stock" not in booted.guest_timings[1]
 
 
@@ -111,7 +112,7 @@ def test_the_cli_lists_reaches_and_refuses(booted: fleet.FleetUp, monkeypatch: p
                                           for g in booted.guests]
     assert qganb("ssh", "--guest", "2", "--", "cat", "/etc/hostname").stdout.strip() == "qganb-fleet-2"
     missing = qganb("ssh", "--guest", "5")
-    assert missing.returncode == 1 and "fleet guest 5 is not up (the fleet has guests 1, 2)" in missing.stderr
+    assert missing.returncode == 1 and "fleet guest 5 is not up (the fleet has guests 1, 2, 3)" in missing.stderr
     too_many = qganb("up", "--guests", "9")
     assert too_many.returncode == 1 and "a fleet has 1 to 8" in too_many.stderr
 
@@ -122,11 +123,11 @@ def test_the_cli_lists_reaches_and_refuses(booted: fleet.FleetUp, monkeypatch: p
         with pytest.raises(errors.TestbedError, match=rf"127.0.0.1:{base + 1} \(guest 1: QGANB_TESTBED_FLEET_SSH_PORT "
                            rf"base {base} \+ 1\) is already in use; set QGANB_TESTBED_FLEET_SSH_PORT"):
             fleet.up_fleet(2)
-    assert [s.agent_answers for s in fleet.fleet_status()] == [True, True]
+    assert [s.agent_answers for s in fleet.fleet_status()] == [True, True, True]
 
 
 def test_down_leaves_no_fleet_guest(booted: fleet.FleetUp) -> None:
-    assert fleet.down_fleet() == ["qganb-fleet-1", "qganb-fleet-2"]
+    assert fleet.down_fleet() == ["qganb-fleet-1", "qganb-fleet-2", "qganb-fleet-3"]
     assert [n for n in libvirt_host.domain_names() if n.startswith(fleet.DOMAIN_PREFIX)] == []
     running = subprocess.run(["pgrep", "-f", f"guest={fleet.DOMAIN_PREFIX}"], capture_output=True, text=True)
     assert running.stdout == ""

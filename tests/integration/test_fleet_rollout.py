@@ -43,16 +43,8 @@ def agent_answers(fg: fleet.FleetGuest) -> bool:
     return VirshAgent(fg.domain).execute("guest-ping", timeout=10) == {}
 
 
-@pytest.fixture(scope="module")
-def fleet_of_three():
-    """Guests 1-3 of the testbed fleet, each on the stock agent; stopped at the end of the module."""
-    up = fleet.up_fleet(3)
-    yield up
-    fleet.down_fleet()
-
-
 @pytest.fixture()
-def stock_fleet(fleet_of_three):
+def stock_fleet(testbed_fleet):
     """Every guest back on the stock agent (up_fleet puts back what an earlier test changed)."""
     return fleet.up_fleet(3)
 
@@ -153,19 +145,20 @@ def test_check_mode_runs_every_pre_check_and_changes_nothing(stock_fleet, patche
     assert {fg.index: state_of(fg) for fg in stock_fleet.guests} == before
 
 
-def test_a_mixed_fleet_gets_the_build_of_each_guests_own_package(fleet_of_three, tmp_path: Path) -> None:
+def test_a_mixed_fleet_gets_the_build_of_each_guests_own_package(testbed_fleet, tmp_path: Path) -> None:
     el7_212 = build_fixture_srpm("2.12", "el7").path
-    up = fleet.up_fleet(2, stocks={2: el7_212})
+    up = fleet.up_fleet(3, stocks={2: el7_212})
+    two = "qganb-fleet-1,qganb-fleet-2"
     stock_72, stock_212 = guest.stock_agent_rpm(), guest.stock_rpm(el7_212)
     build_72 = repackaged_agent_rpm(stock_72, tmp_path / "b72", release_suffix=".qganb1")
     build_212 = repackaged_agent_rpm(stock_212, tmp_path / "b212", release_suffix=".qganb1")
 
-    only_72 = rollout(up.inventory, [build_72], [], tmp_path / "one", RolloutOptions(serial="1,1"))
+    only_72 = rollout(up.inventory, [build_72], [], tmp_path / "one", RolloutOptions(serial="1,1", limit=two))
     assert [(h.host, h.status) for h in only_72.hosts] == [("qganb-fleet-1", "installed"),
                                                            ("qganb-fleet-2", "skipped")]
     assert only_72.hosts[1].before == str(nevra_of(stock_212)) and "no build for" in only_72.hosts[1].message
 
-    both = rollout(up.inventory, [build_72, build_212], [], tmp_path / "both", RolloutOptions(serial="1,1"))
+    both = rollout(up.inventory, [build_72, build_212], [], tmp_path / "both", RolloutOptions(serial="1,1", limit=two))
     assert both.ok, both.table()
     assert [(h.host, h.status, h.after) for h in both.hosts] == [
         ("qganb-fleet-1", "unchanged", str(nevra_of(build_72))),
