@@ -42,7 +42,8 @@ def rollout_playbook(*, rpms: list[Path], recipes: list[Path], serial: list[int 
     arguments = {
         "rpms": [str(p) for p in rpms], "recipes": [str(p) for p in recipes], "log_dir": str(log_dir),
         "domain": "{{ qganb_domain | default(inventory_hostname) }}",
-        "uri": "{{ qganb_libvirt_uri | default('qemu:///system') }}", **install}
+        "uri": "{{ qganb_libvirt_uri | default('qemu:///system') }}",
+        "host_flags": "{{ qganb_install_flags | default([]) }}", **install}
     return [
         {"name": "qganb: the hosts of this rollout", "hosts": "all", "gather_facts": False,
          "tasks": [{"name": TARGET_TASK, "ansible.builtin.set_fact": {"qganb_rollout_target": True}}]},

@@ -153,6 +153,9 @@ def ssh_common_args(known_hosts: Path) -> str:
     return f"-o {shlex.quote('UserKnownHostsFile=' + value)} -o StrictHostKeyChecking=yes"
 
 
+TESTBED_INSTALL_FLAGS = ("--nodeps",)
+
+
 def inventory_document(guests: Sequence[FleetGuest], client_key: Path, known_hosts: Path,
                        uri: str = DEFAULT_URI) -> dict[str, object]:
     """The fleet as an Ansible YAML inventory: group qganb_testbed_fleet, one host per guest."""
@@ -162,6 +165,9 @@ def inventory_document(guests: Sequence[FleetGuest], client_key: Path, known_hos
             "ansible_ssh_private_key_file": os.path.abspath(client_key),
             "ansible_ssh_common_args": ssh_common_args(known_hosts),
             "qganb_libvirt_uri": uri,
+            # The guests are Debian with rpm: their rpm database holds no system packages, so every
+            # install (and its rollback) needs --nodeps, as on the single testbed guest.
+            "qganb_install_flags": list(TESTBED_INSTALL_FLAGS),
         },
         "hosts": {g.domain: {"ansible_host": "127.0.0.1", "ansible_port": g.port, "qganb_domain": g.domain}
                   for g in sorted(guests, key=lambda g: g.index)},

@@ -28,6 +28,7 @@ def test_the_inventory_names_what_the_rollout_reads(tmp_path: Path) -> None:
         "ansible_ssh_private_key_file": str(tmp_path / "keys" / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={tmp_path / 'known_hosts'} -o StrictHostKeyChecking=yes",
         "qganb_libvirt_uri": "qemu:///system",
+        "qganb_install_flags": ["--nodeps"],
     }
     assert group["hosts"] == {
         "qganb-fleet-1": {"ansible_host": "127.0.0.1", "ansible_port": 22241, "qganb_domain": "qganb-fleet-1"},
