@@ -17,9 +17,9 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from qganb.agent.transport import DEFAULT_URI
 from qganb.errors import TestbedError
 from qganb.guest.ssh import SshTarget, ssh_option_path
 from qganb.process import LineSink, require_tool, run
+from qganb.rpm.kept_packages import keep_rpm
 from qganb.testbed import guest, libvirt_host
 
 MAX_GUESTS = 8
@@ -394,6 +395,10 @@ def up_fleet(n: int, stocks: Mapping[int, Path] | None = None, on_line: LineSink
         if guest.start_from(wanted, on_line, target=fleet_guest.ssh_target(), domain=fleet_guest.domain):
             guest_timings[fleet_guest.index]["stock"] = time.monotonic() - changed_at
     timings["stocks"] = time.monotonic() - stocks_began
+    # The testbed installed these packages itself: kept on this host like any package qganb installs,
+    # so a rollback on a fleet guest finds the very build it ran.
+    for stock in {guest.stock_agent_rpm(on_line), *stock_rpms.values()}:
+        keep_rpm(stock)
     inventory = write_inventory(guests, image.client_key, known_hosts_path(), inventory_path())
     timings["total"] = time.monotonic() - began
     return FleetUp(guests, inventory, image.directory, timings, guest_timings, sorted(kept))
