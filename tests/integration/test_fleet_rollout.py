@@ -114,7 +114,7 @@ def test_an_unreachable_host_beyond_the_threshold_stops_the_rollout_after_its_ba
                       "gone": {"ansible_host": "127.0.0.1", "ansible_port": closed, "qganb_domain": "gone"},
                       "qganb-fleet-2": hosts["qganb-fleet-2"], "qganb-fleet-3": hosts["qganb-fleet-3"]}
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump(document))
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))  # the hosts in this order
     third = stock_fleet.guests[2]
     untouched = state_of(third)
     report = rollout(inventory, [rpm], recipes, tmp_path / "out",
