@@ -40,7 +40,8 @@ def _rollout(args: argparse.Namespace) -> int:
         serial=args.serial, max_fail_percentage=args.max_fail_percentage, forks=args.forks, check=args.check,
         limit=args.limit, install=InstallOptions(installer=args.installer, extra_flags=args.flag or [],
                                                  unblock=args.unblock, allow_downgrade=args.allow_downgrade,
-                                                 reinstall=args.reinstall))
+                                                 reinstall=args.reinstall,
+                                                 known_rpms=[Path(p) for p in args.known_rpm or []]))
     report = rollout(Path(args.inventory), builds, recipes, directory, options, say=say)
     print(report.table())
     print(report.timeline())
@@ -55,8 +56,9 @@ def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
                         "comma-separated (default 1,25%%,100%%); the first batch is always one host")
     parser.add_argument("--max-fail-percentage", type=int, default=0, metavar="N",
                         help="stop after a batch in which more than N%% of the hosts failed, were rolled back or "
-                        "were unreachable (default 0: stop after the first such batch); hosts not reached are left "
-                        "untouched")
+                        "were unreachable (default 0: stop after the first such batch); a batch whose hosts all "
+                        "failed, such as a failed canary, stops the rollout at any N, 100 included; hosts not "
+                        "reached are left untouched; ignored with --check, which checks every host")
     parser.add_argument("--forks", type=int, default=10, metavar="N", help="hosts worked on at once (default 10)")
     parser.add_argument("--limit", metavar="PATTERN", help="only these hosts (Ansible's --limit)")
 
@@ -81,6 +83,10 @@ def add_commands(commands: Any) -> None:
                          help="run every pre-check on every host and change nothing (Ansible's check mode)")
     rollout.add_argument("--reinstall", action="store_true",
                          help="install even on hosts that already run this very build (default: unchanged)")
+    rollout.add_argument("--known-rpm", action="append", metavar="RPM",
+                         help="an RPM a host may run now, to roll back to (repeatable; e.g. the distro's stock "
+                         "build when the hosts' repositories no longer offer it); qganb also keeps every package "
+                         "it installs")
     rollout.add_argument("--output", metavar="DIR",
                          help="where the playbook, the host logs and rollout.json go (default: RUN/rollout, or "
                          "runs/rollout)")

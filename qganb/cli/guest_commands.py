@@ -31,7 +31,12 @@ def _install(args: argparse.Namespace) -> int:
     with choice.ssh as ssh:
         if args.check:
             return _check(args, ssh, choice.domain, choice.uri, options)
-        if args.resume:
+        if args.resume and Path(args.resume).is_file():
+            # A rollout host's <host>.pending.json: the transaction names its own domain and URI.
+            pending_file = Path(args.resume)
+            record = install.resume_install(ssh, install.PendingInstall.load(pending_file), options=options, say=say,
+                                            pending_path=pending_file)
+        elif args.resume:
             record = install.run(RunDir.existing(args.resume), ssh, domain=choice.domain, uri=choice.uri,
                                  options=options, say=say, resume=True)
         elif args.rpm:
@@ -140,8 +145,9 @@ def add_commands(commands: Any) -> None:
     source = install.add_mutually_exclusive_group()
     source.add_argument("--rpm", metavar="RPM", help="the binary qemu-guest-agent RPM to install")
     source.add_argument("--run", metavar="DIR", help="run directory whose build stage made the RPM")
-    source.add_argument("--resume", metavar="RUN_DIR",
-                        help="finish that run's install whose outcome was unknown (a lost connection, an outlived "
+    source.add_argument("--resume", metavar="RUN_DIR|PENDING.json",
+                        help="finish that run's install (or a rollout host's, from its hosts/<host>.pending.json) "
+                        "whose outcome was unknown (a lost connection, an outlived "
                         "wait): read its status on the guest, check the agent through libvirt, roll back if it "
                         "does not answer")
     install.add_argument("--recipe", action="append", metavar="RECIPE",

@@ -36,7 +36,7 @@ class AnsibleShell:
             input_text: str | None = None, timeout: float | None = 120) -> RemoteResult:
         # The connection's own timeouts and keep-alives bound a command here (ansible.cfg's
         # ssh_args, set by the rollout); `timeout` is what qganb's own client would allow.
-        from ansible.errors import AnsibleConnectionFailure
+        from ansible.errors import AnsibleConnectionFailure, AnsibleError
 
         words = ["sudo", "-n", "--", *command] if as_root and self.sudo else list(command)
         data = input_text.encode() if input_text is not None else None
@@ -45,6 +45,10 @@ class AnsibleShell:
                 rc, out, err = self.connection.exec_command(shlex.join(words), in_data=data, sudoable=False)
             except AnsibleConnectionFailure as exc:
                 raise classify_ssh_failure(self.target, str(exc)) from exc
+            except AnsibleError as exc:
+                # Any other failure of the connection plugin: the transaction treats it as a lost link.
+                raise SshError(f"Ansible could not run `{shlex.join(command)}` on {self.target}: {exc}",
+                               "check the host's connection settings in the inventory") from exc
         stdout = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
         stderr = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
         if rc == 255:

@@ -3,8 +3,10 @@ host runs, then qganb's install transaction (or, in check mode, its pre-checks) 
 verify cases through virsh on the host's hypervisor. The result is a plain dict for Ansible.
 
 Every host reaches one of these statuses: installed, unchanged, rolled back, failed (nothing
-changed, e.g. a refused downgrade, or the new build's verify failed), unreachable, skipped (no
-build for its package) or, in check mode, checked / check failed.
+changed, e.g. a refused downgrade; or installed, but the new build's verify failed: see `verify`),
+unreachable, outcome unknown (the connection was lost during the transaction: finish it with
+`qganb install --resume <host>.pending.json`), skipped (no build for its package) or, in check
+mode, checked / check failed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from qganb.agent.virsh import VirshAgent
-from qganb.errors import (AuthenticationFailed, ConnectionLost, HostKeyRejected, HostUnreachable, InstallRolledBack,
-                          QganbError, RollbackFailed)
+from qganb.errors import (AuthenticationFailed, ConnectionLost, HostKeyRejected, HostUnreachable,
+                          InstallOutcomeUnknown, InstallRolledBack, QganbError, RollbackFailed)
 from qganb.fleet.builds import describe, matching_build
 from qganb.guest.facts import installed_package
 from qganb.guest.shell import GuestShell
@@ -33,6 +35,11 @@ class HostLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def pending_path(self) -> Path:
+        """Where the install notes its transaction while the outcome is open (for `--resume`)."""
+        return self.path.with_suffix(".pending.json")
 
     def __call__(self, line: str) -> None:
         with self.path.open("a") as log:
@@ -72,13 +79,36 @@ def rollout_host(shell: GuestShell, *, builds: dict[Path, Nevra], domain: str, u
                                   options=options, say=log)
             result.update(status="checked", check=asdict(found),
                           msg=f"would {found.action} {found.package}" if found.action != "unchanged" else "unchanged")
+            if found.blocked and not options.unblock:
+                # The install would go through, and the new command would answer "disabled".
+                result.update(status="check failed", failed=True,
+                              msg=f"the agent's configuration disables a new command: {found.blocked[0]}",
+                              fix="pass --unblock to rewrite that line during the install, or edit it first")
             return result
-        record = install_rpm(shell, build, domain=domain, uri=uri, commands=commands, selinux_booleans=booleans,
-                             options=options, say=log, log_path=log.path.with_suffix(".guest.log"))
+        try:
+            record = install_rpm(shell, build, domain=domain, uri=uri, commands=commands, selinux_booleans=booleans,
+                                 options=options, say=log, log_path=log.path.with_suffix(".guest.log"),
+                                 pending_path=log.pending_path)
+        except (ConnectionLost, InstallOutcomeUnknown) as error:
+            if not log.pending_path.is_file():
+                raise  # lost before the transaction started: nothing changed
+            # The transaction goes on by itself on the guest; libvirt has not checked its end.
+            return _failure(result, "outcome unknown", QganbError(
+                error.problem, f"when the host is reachable, finish it with `qganb install --resume "
+                f"{log.pending_path} --guest USER@HOST:PORT --domain DOMAIN --connect URI` (this host's), which checks "
+                "the agent "
+                "through libvirt and rolls back if it does not answer"))
         result.update(status=record.outcome, changed=record.outcome != "unchanged", after=record.installed,
                       seconds=record.seconds)
-        verified = verify_on_guest(VirshAgent(domain, uri=uri), loaded, domain=domain, uri=uri, ssh=shell,
-                                   expect_version=builds[build].version)
+        try:
+            verified = verify_on_guest(VirshAgent(domain, uri=uri), loaded, domain=domain, uri=uri, ssh=shell,
+                                       expect_version=builds[build].version)
+        except QganbError as error:
+            # Installed and answering guest-ping, but the commands are not there as the recipes say.
+            log(f"verify: ERROR: {error.problem}")
+            result.update(verify={"passed": False, "error": error.one_line()}, failed=True,
+                          msg=f"verify failed: {error.problem}", fix=error.fix or "")
+            return result
         result["verify"] = {"passed": verified.passed, "agent_version": verified.agent_version,
                             "cases": verified.cases}
         failed = [c for c in verified.cases if not c["passed"]]

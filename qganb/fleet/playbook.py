@@ -34,8 +34,13 @@ def parse_serial(text: str) -> list[int | str]:
     return items if items[0] == 1 else [1, *items]
 
 
+TASK_TIMEOUT = 3600  # seconds: a host whose task outlives this is failed by Ansible (its guest side goes on)
+
+
 def rollout_playbook(*, rpms: list[Path], recipes: list[Path], serial: list[int | str], max_fail_percentage: int,
-                     log_dir: Path, install: dict[str, Any]) -> list[dict[str, Any]]:
+                     log_dir: Path, install: dict[str, Any], check: bool = False) -> list[dict[str, Any]]:
+    """The plays. In check mode every host is checked in one batch, whatever fails: a check changes
+    nothing, so there is nothing for a canary or a threshold to protect."""
     if not 0 <= max_fail_percentage <= 100:
         raise RolloutError(f"--max-fail-percentage {max_fail_percentage} is not a percentage",
                            "give 0 (stop at the first failed host, the default) to 100")
@@ -47,9 +52,10 @@ def rollout_playbook(*, rpms: list[Path], recipes: list[Path], serial: list[int 
     return [
         {"name": "qganb: the hosts of this rollout", "hosts": "all", "gather_facts": False,
          "tasks": [{"name": TARGET_TASK, "ansible.builtin.set_fact": {"qganb_rollout_target": True}}]},
-        {"name": "qganb rollout: canary first, then batches", "hosts": "all", "gather_facts": False,
-         "serial": serial, "max_fail_percentage": max_fail_percentage,
-         "tasks": [{"name": INSTALL_TASK, "qganb.fleet.agent_install": arguments}]},
+        {"name": "qganb check: every host" if check else "qganb rollout: canary first, then batches",
+         "hosts": "all", "gather_facts": False,
+         **({"ignore_errors": True} if check else {"serial": serial, "max_fail_percentage": max_fail_percentage}),
+         "tasks": [{"name": INSTALL_TASK, "timeout": TASK_TIMEOUT, "qganb.fleet.agent_install": arguments}]},
     ]
 
 

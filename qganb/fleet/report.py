@@ -12,7 +12,7 @@ from typing import Any
 GOOD = ("installed", "unchanged", "checked")
 COLOURS = {"installed": "#2e7d32", "unchanged": "#607d8b", "checked": "#1565c0", "rolled back": "#ef6c00",
            "failed": "#c62828", "check failed": "#c62828", "unreachable": "#6a1b9a", "skipped": "#9e9e9e",
-           "not reached": "#bdbdbd"}
+           "not reached": "#bdbdbd", "outcome unknown": "#000000"}
 
 
 @dataclass

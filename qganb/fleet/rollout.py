@@ -11,6 +11,7 @@ build and recipes, with the report in the run directory and its record in the ma
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -135,11 +136,22 @@ class _Events:
                  + (f"; {outcome.message}" if outcome.message else ""))
 
 
+DEFAULT_COLLECTIONS = "~/.ansible/collections:/usr/share/ansible/collections"  # ansible-core's default
+
+
 def _environment(directory: Path) -> dict[str, str]:
     here = str(Path(sys.executable).parent)
     package_root = str(Path(__file__).resolve().parents[2])
+    settings: dict[str, str] = {}
+    # ansible-playbook runs in the rollout's project directory: an ansible.cfg where qganb was
+    # started would not be found there, so it is named.
+    if "ANSIBLE_CONFIG" not in os.environ and Path("ansible.cfg").is_file():
+        settings["ANSIBLE_CONFIG"] = str(Path("ansible.cfg").resolve())
     return {
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTION_ROOT),
+        **settings,
+        # qganb's collection first, the operator's collections (inventory and connection plugins) after.
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(
+            [str(COLLECTION_ROOT), os.environ.get("ANSIBLE_COLLECTIONS_PATH") or DEFAULT_COLLECTIONS]),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_SSH_ARGS": SSH_ARGS,
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -150,6 +162,18 @@ def _environment(directory: Path) -> dict[str, str]:
         "PATH": here + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p),
     }
+
+
+def _scrub_environment(command_file: Path) -> None:
+    """ansible-runner records the whole environment of ansible-playbook (tokens and passwords of the
+    operator's shell included) beside its output: keep the command, drop the environment."""
+    try:
+        recorded = json.loads(command_file.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(recorded, dict) and "env" in recorded:
+        recorded["env"] = "(removed by qganb: the environment may hold secrets)"
+        command_file.write_text(json.dumps(recorded, indent=2) + "\n")
 
 
 def rollout(inventory: Path, rpms: list[Path], recipes: list[Path], directory: Path,
@@ -172,23 +196,35 @@ def rollout(inventory: Path, rpms: list[Path], recipes: list[Path], directory: P
     playbook = directory / "project" / "rollout.yml"
     write_playbook(playbook, rollout_playbook(rpms=list(builds), recipes=[p.resolve() for p in recipes],
                                               serial=serial, max_fail_percentage=options.max_fail_percentage,
-                                              log_dir=log_dir, install=_install_arguments(options.install)))
+                                              log_dir=log_dir, install=_install_arguments(options.install),
+                                              check=options.check))
     report = RolloutReport(str(inventory.resolve()), [str(n) for n in builds.values()], serial,
                            options.max_fail_percentage, options.check, options.limit, directory=str(directory))
     say(f"{'checking' if options.check else 'rolling out'} {', '.join(report.builds)} with Ansible "
         f"(serial {','.join(str(s) for s in serial)}, max fail {options.max_fail_percentage}%, forks {options.forks})")
     started = time.monotonic()
     events = _Events(report, started, say)
-    with _Follower(log_dir, say):
-        runner = ansible_runner.run(
-            private_data_dir=str(directory), playbook=str(playbook), inventory=str(inventory.resolve()),
-            envvars=_environment(directory), forks=options.forks, limit=options.limit,
-            cmdline="--check" if options.check else None, event_handler=events, quiet=True,
-            suppress_env_files=True, ident="ansible", rotate_artifacts=1)
-    report.seconds = round(time.monotonic() - started, 1)
-    report.ansible_rc = runner.rc
-    report.hosts = sorted(events.hosts.values(), key=lambda h: (h.batch is None, h.batch or 0, h.started or 0, h.host))
-    report.save(directory / "rollout.json")
+    runner = None
+    try:
+        with _Follower(log_dir, say):
+            runner = ansible_runner.run(
+                private_data_dir=str(directory), playbook=str(playbook), inventory=str(inventory.resolve()),
+                envvars=_environment(directory), forks=options.forks, limit=options.limit,
+                cmdline="--check" if options.check else None, event_handler=events, quiet=True,
+                suppress_env_files=True, ident="ansible", rotate_artifacts=1)
+    finally:
+        # Whatever ended the run (an interrupt included), the report says what is known of each host.
+        _scrub_environment(directory / "artifacts" / "ansible" / "command")
+        for host in events.hosts.values():
+            if host.status == "running":
+                host.status, host.message = "outcome unknown", "the rollout ended while this host's install ran"
+                host.fix = f"read {log_dir / (host.host + '.log')}; resume with its .pending.json if there is one"
+        report.seconds = round(time.monotonic() - started, 1)
+        report.ansible_rc = runner.rc if runner is not None else None
+        report.hosts = sorted(events.hosts.values(),
+                              key=lambda h: (h.batch is None, h.batch or 0, h.started or 0, h.host))
+        report.save(directory / "rollout.json")
+    assert runner is not None
     if not report.hosts:
         raise RolloutError(
             f"Ansible selected no host or did not run (ansible-playbook exit status {runner.rc}): "

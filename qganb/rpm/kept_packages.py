@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from qganb import paths
@@ -24,9 +25,15 @@ def keep_rpm(rpm: Path) -> Path:
     # Rebuilds can share a NEVRA (each fresh run makes .qganb1): keep the one installed last.
     if not kept.is_file() or sha256_of(kept) != sha256_of(rpm):
         kept.parent.mkdir(parents=True, exist_ok=True)
-        scratch = kept.with_name(f".{rpm.name}.partial")
-        shutil.copyfile(rpm, scratch)
-        os.replace(scratch, kept)
+        # A scratch name of its own: a rollout's hosts keep the same package at the same time.
+        handle, scratch = tempfile.mkstemp(prefix=f".{rpm.name}.", suffix=".partial", dir=kept.parent)
+        os.close(handle)
+        try:
+            shutil.copyfile(rpm, scratch)
+            os.replace(scratch, kept)
+        except BaseException:
+            Path(scratch).unlink(missing_ok=True)
+            raise
     return kept
 
 

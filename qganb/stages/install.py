@@ -482,7 +482,8 @@ def _previous_rpm(ssh: GuestShell, installer: str, name: str, previous: str, opt
             return upload_as_previous(keep_rpm(candidate))
     download = {"dnf": ["dnf", "download", f"--destdir={state}/previous"],
                 "yum": ["yumdownloader", f"--destdir={state}/previous"]}.get(installer)
-    fix = "pass it with --previous-rpm PATH; the install changes nothing until it has one"
+    fix = ("pass it with --previous-rpm PATH (`qganb rollout`: --known-rpm PATH); the install changes nothing "
+           "until it has one")
     if download is None:
         raise PreviousPackageUnavailable(f"no RPM of the installed {previous} to roll back to "
                                          "(the guest has neither dnf nor yum)", fix)

@@ -88,3 +88,61 @@ def test_the_report_counts_table_timeline_and_json_round_trip(tmp_path: Path) ->
     report.save(tmp_path / "rollout.json")
     again = RolloutReport.load(tmp_path / "rollout.json")
     assert again == report
+
+
+def test_check_mode_checks_every_host_in_one_batch(tmp_path: Path) -> None:
+    plays = rollout_playbook(rpms=[Path("/b/a.rpm")], recipes=[], serial=[1, 2], max_fail_percentage=0,
+                             log_dir=tmp_path, install={}, check=True)
+    play = plays[1]
+    assert "serial" not in play and "max_fail_percentage" not in play and play["ignore_errors"] is True
+    rollout = rollout_playbook(rpms=[Path("/b/a.rpm")], recipes=[], serial=[1, 2], max_fail_percentage=0,
+                               log_dir=tmp_path, install={})[1]
+    assert rollout["serial"] == [1, 2] and "ignore_errors" not in rollout
+    assert rollout["tasks"][0]["timeout"] > 600  # past the transaction's own limits
+
+
+def test_the_environment_ansible_runner_records_is_removed(tmp_path: Path) -> None:
+    import json
+
+    from qganb.fleet.rollout import _scrub_environment
+
+    command = tmp_path / "command"
+    command.write_text(json.dumps({"command": ["ansible-playbook", "x.yml"], "cwd": "/p",
+                                   "env": {"AWS_SECRET_ACCESS_KEY": "s3cr3t", "PATH": "/bin"}}))
+    _scrub_environment(command)
+    assert "s3cr3t" not in command.read_text()
+    assert json.loads(command.read_text())["command"] == ["ansible-playbook", "x.yml"]
+    _scrub_environment(tmp_path / "absent")  # nothing recorded: nothing to do
+
+
+def test_the_rollout_keeps_the_operators_collections_and_ansible_cfg(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from qganb.fleet.playbook import COLLECTION_ROOT
+    from qganb.fleet.rollout import DEFAULT_COLLECTIONS, _environment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.delenv("ANSIBLE_COLLECTIONS_PATH", raising=False)
+    assert _environment(tmp_path)["ANSIBLE_COLLECTIONS_PATH"] == f"{COLLECTION_ROOT}:{DEFAULT_COLLECTIONS}"
+    assert "ANSIBLE_CONFIG" not in _environment(tmp_path)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", "/site/collections")
+    env = _environment(tmp_path)
+    assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == f"{COLLECTION_ROOT}:/site/collections"
+    assert "StrictHostKeyChecking=yes" in env["ANSIBLE_SSH_ARGS"]
+
+
+def test_hosts_kept_at_once_each_get_a_whole_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qganb.rpm import kept_packages
+
+    source = tmp_path / "a.rpm"
+    source.write_bytes(b"x" * 4_000_000)
+    monkeypatch.setattr(kept_packages, "_kept_dir", lambda: tmp_path / "kept")
+    monkeypatch.setattr(kept_packages, "nevra_of", lambda path: "qemu-guest-agent-7.2.0-3.el7.x86_64")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        kept = list(pool.map(lambda _: kept_packages.keep_rpm(source), range(12)))
+    assert {k.read_bytes() == source.read_bytes() for k in kept} == {True}
+    assert [p.name for p in kept[0].parent.iterdir()] == ["a.rpm"], "no scratch copy left"

@@ -7,6 +7,7 @@ Check mode runs the pre-checks only.
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         host = task_vars.get("inventory_hostname", "host")
         target = SshTarget(str(self._option("host", self._play_context.remote_addr)),
-                           str(self._option("remote_user", "root")), int(self._option("port", 22)))
+                           str(self._option("remote_user", getpass.getuser())), int(self._option("port", 22)))
         flags = _flags(args.get("host_flags")) + list(args.get("flags", []))
         options = InstallOptions(installer=args.get("installer", "auto"), extra_flags=flags,
                                  known_rpms=[Path(p) for p in args.get("known_rpms", [])],
