@@ -53,6 +53,12 @@ def _install(args: argparse.Namespace) -> int:
                                      "add --rpm or --run")
             record = install.run(RunDir(args.run), ssh, domain=choice.domain, uri=choice.uri, options=options,
                                  say=say)
+    if args.record:
+        import json
+
+        from qganb.stages.run_dir import record_to_json
+
+        Path(args.record).write_text(json.dumps(record_to_json(record), indent=2) + "\n")
     if record.outcome == "unchanged":
         print(f"{record.installed} already runs on {record.target}: unchanged")
     else:
@@ -163,4 +169,6 @@ def add_commands(commands: Any) -> None:
                          "configuration, an RPM to roll back to, downgrade) and change nothing")
     install.add_argument("--reinstall", action="store_true",
                          help="install even when the guest already runs this very build (default: unchanged)")
+    install.add_argument("--record", metavar="FILE",
+                         help="also write the install's record (NEVRAs before and after, phase times) to FILE as JSON")
     install.set_defaults(handler=_install)

@@ -46,6 +46,8 @@ class GuestFacts:
     installer: str  # dnf, yum or rpm
     config: AgentConfig
     selinux: SelinuxReport
+    installed_digest: str | None = None  # its header digest: tells it from another build with the same NEVRA
+    install_running: str | None = None  # the state directory of an install holding the guest's lock
 
 
 def _rpm_query(ssh: GuestShell, name: str, query_format: str) -> str | None:
@@ -61,6 +63,16 @@ def _rpm_query(ssh: GuestShell, name: str, query_format: str) -> str | None:
 def installed_package(ssh: GuestShell, name: str) -> Nevra | None:
     line = _rpm_query(ssh, name, NEVRA_QUERY)
     return Nevra.parse_query(line, origin=f"guest {ssh.target}") if line is not None else None
+
+
+def installed_build(ssh: GuestShell, name: str) -> tuple[Nevra | None, str | None]:
+    """The installed package and its header digest, in one query (each rpm start costs ~0.4 s on a
+    small emulated guest)."""
+    line = _rpm_query(ssh, name, NEVRA_QUERY.removesuffix("\n") + "\t" + HEADER_DIGEST_QUERY)
+    if line is None:
+        return None, None
+    nevra, _, digest = line.rpartition("\t")
+    return Nevra.parse_query(nevra, origin=f"guest {ssh.target}"), digest.strip() or None
 
 
 def installed_header_digest(ssh: GuestShell, name: str) -> str | None:
@@ -117,9 +129,12 @@ def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, servic
     """Every fact at once. They are independent reads sharing the one multiplexed connection, each
     a round trip to the guest; results are taken in a fixed order, so the first failing read is
     always the same one."""
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="qganb-facts") as pool:
-        installed = pool.submit(installed_package, ssh, package)
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="qganb-facts") as pool:
+        running = pool.submit(running_install, ssh)
+        installed = pool.submit(installed_build, ssh, package)
         chosen = pool.submit(installer, ssh, wanted_installer)
         config = pool.submit(agent_config, ssh, service)
         context = pool.submit(selinux, ssh, selinux_booleans)
-        return GuestFacts(installed.result(), chosen.result(), config.result(), context.result())
+        nevra, digest = installed.result()
+        return GuestFacts(nevra, chosen.result(), config.result(), context.result(), installed_digest=digest,
+                          install_running=running.result())

@@ -7,6 +7,8 @@
 #
 #   install-transaction.sh start STATE_DIR           take the lock, start "apply" detached, return
 #   install-transaction.sh start-restore STATE_DIR   start "restore" detached and return at once
+#   install-transaction.sh confirm STATE_DIR         the new agent answered: check it is still the process
+#                                                    the restart started, a second on; if so release
 #   install-transaction.sh release STATE_DIR         the transaction is over: drop it and the lock
 #   install-transaction.sh wait STATE_DIR OFFSET SECONDS PHASE
 #       wait up to SECONDS for the status or a phase other than PHASE; print "status ...",
@@ -19,6 +21,7 @@
 #   no-previous    (optional) the package was not installed before: restore only removes it
 #   service        the agent's systemd unit
 #   config.path + config.new  (optional) the agent's EnvironmentFile and its new content
+#   digest.argv    (optional) the query printing the installed package's header digest
 # and receives: phase (the step running now), log, status (written once, at the end).
 # No argument is ever interpreted by a shell: each line becomes one word of "$@".
 mode=$1
@@ -53,35 +56,40 @@ run_argv() {
     "$@"
 }
 
-unit_value() {
-    # systemd 219 (EL7) has no `systemctl show --value`: strip the "Key=" prefix instead.
-    value=$(systemctl show -p "$1" "$service")
-    echo "${value#*=}"
+sample() {
+    # One `systemctl show` for what the restart needs: each systemctl call costs ~0.2 s on a small
+    # emulated guest. Sets state_now, pid and reload (systemd 219 on EL7 has no `show --value`).
+    state_now=""
+    pid=""
+    reload=""
+    for pair in $(systemctl show -p ActiveState -p MainPID -p NeedDaemonReload "$service"); do
+        case $pair in
+            ActiveState=*) state_now=${pair#*=} ;;
+            MainPID=*) pid=${pair#*=} ;;
+            NeedDaemonReload=*) reload=${pair#*=} ;;
+        esac
+    done
+}
+
+restart_agent() {
+    sample
+    # daemon-reload is slow on small guests: only when the package changed the unit on disk.
+    [ "$reload" = yes ] && systemctl daemon-reload
+    [ "$state_now" = failed ] && systemctl reset-failed "$service" 2>/dev/null
+    systemctl restart "$service"
 }
 
 restart_and_wait() {
-    # daemon-reload is slow on small guests: only when the package changed the unit on disk.
-    if [ "$(unit_value NeedDaemonReload)" = yes ]; then
-        systemctl daemon-reload
-    fi
-    systemctl reset-failed "$service" 2>/dev/null
-    systemctl restart "$service" || return 1
+    restart_agent || return 1
     # With Restart=always (RestartSec=0 on EL) a crashing agent looks active between restarts:
     # require two samples a second apart, both active with the same main PID. A crash between
-    # them shows as a new PID.
+    # them shows as a new PID. The first sample is taken at once: the window is one second.
     tries=0
     last=""
     while [ "$tries" -lt 30 ]; do
-        sleep 1
+        [ "$tries" -gt 0 ] && sleep 1
         tries=$((tries + 1))
-        state_now=""
-        pid=""
-        for pair in $(systemctl show -p ActiveState -p MainPID "$service"); do
-            case $pair in
-                ActiveState=*) state_now=${pair#*=} ;;
-                MainPID=*) pid=${pair#*=} ;;
-            esac
-        done
+        sample
         if [ "$state_now" = active ] && [ "$pid" != 0 ] && [ "$pid" = "$last" ]; then
             return 0
         fi
@@ -90,6 +98,44 @@ restart_and_wait() {
     done
     systemctl status --no-pager "$service" 2>&1 | tail -n 15
     return 1
+}
+
+restart_and_note() {
+    # The install's restart: the stability window (the same active main PID a second later) is
+    # checked by `confirm`, after libvirt has seen the new agent answer, so the window passes while
+    # qganb checks the agent instead of before. Notes the PID and when (seconds since boot).
+    restart_agent || return 1
+    tries=0
+    while [ "$tries" -lt 50 ]; do
+        sample
+        if [ "$state_now" = active ] && [ "$pid" != 0 ]; then
+            echo "$pid $(cut -d' ' -f1 /proc/uptime)" >"$state/started"
+            return 0
+        fi
+        [ "$state_now" = failed ] && break
+        tries=$((tries + 1))
+        sleep 0.2
+    done
+    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+    return 1
+}
+
+confirm() {
+    # The new agent answered through libvirt: it must still be the process the restart started, a
+    # second or more after it started. Then the transaction is over: release it. Otherwise say so and
+    # keep everything for the restore.
+    read -r started since <"$state/started" || { echo "unstable no-record"; return 0; }
+    left=$(awk -v since="$since" '{ d = since + 1 - $1; if (d > 0) printf "%.2f", d; else print 0 }' /proc/uptime)
+    [ "$left" != 0 ] && sleep "$left"
+    sample
+    if [ "$state_now" = active ] && [ "$pid" = "$started" ]; then
+        [ "$(readlink "$lock" 2>/dev/null)" = "$state" ] && rm -f "$lock"
+        rm -rf -- "$state"
+        echo stable
+        return 0
+    fi
+    echo "unstable $state_now $pid (started as $started)"
+    systemctl status --no-pager "$service" 2>&1 | tail -n 15
 }
 
 wait_for_status() {
@@ -178,10 +224,26 @@ apply() {
         cp -f "$path" "$state/config.orig" && cp -f "$state/config.new" "$path" || restore configure
     fi
     phase restart
-    if ! restart_and_wait; then
+    # The build now in the rpm database, for qganb to compare with the one it uploaded; read while
+    # the agent restarts, not in a round trip of its own afterwards.
+    if [ -f "$state/digest.argv" ]; then
+        installed_digest >"$state/digest" 2>/dev/null &
+    fi
+    if ! restart_and_note; then
+        wait
         restore restart
     fi
+    wait
+    [ -s "$state/digest" ] && say "installed-digest $(tail -n 1 "$state/digest")"
     finish installed
+}
+
+installed_digest() {
+    set --
+    while IFS= read -r word; do
+        set -- "$@" "$word"
+    done <"$state/digest.argv"
+    "$@"
 }
 
 case "$mode" in
@@ -207,12 +269,15 @@ case "$mode" in
         echo $$ >"$state/pid"
         restore "$(cat "$state/check-failed" 2>/dev/null || echo agent-check)"
         ;;
+    confirm)
+        confirm
+        ;;
     release)
         [ "$(readlink "$lock" 2>/dev/null)" = "$state" ] && rm -f "$lock"
         rm -rf -- "$state"
         ;;
     *)
-        echo "usage: $0 start|start-restore|release STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
+        echo "usage: $0 start|start-restore|confirm|release STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
         exit 2
         ;;
 esac

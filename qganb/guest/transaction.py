@@ -38,6 +38,8 @@ class GuestTransaction:
         self.offset = 0
         self.phase = ""  # the last phase seen in the log: a poll returns as soon as another starts
         self.tail: list[str] = []
+        self.installed_digest: str | None = None  # the header digest the guest's rpm database reported
+        self.released = False  # `confirm` dropped the state directory and the lock
         self.started = False
         self.finished = False  # the script wrote its status
         # Nothing is left to undo: not started, the new agent passed every check, or a restore ran.
@@ -79,6 +81,8 @@ class GuestTransaction:
             if self.log_path is not None:
                 with self.log_path.open("a") as log:
                     log.write(line + "\n")
+            if line.startswith("qganb: installed-digest "):
+                self.installed_digest = line.removeprefix("qganb: installed-digest ").strip() or None
             if line.startswith("qganb: phase "):
                 self.phase = line.removeprefix("qganb: phase ")
                 self.say(f"  guest: {self.phase}")
@@ -126,8 +130,26 @@ class GuestTransaction:
             f"the install on {self.ssh.target} did not finish within {timeout:g} s; it goes on on the guest",
             f"finish it with `qganb install --resume RUN_DIR` once it is done (see {self.state}/log on the guest)")
 
+    def confirm(self) -> str | None:
+        """After libvirt has seen the new agent answer: the guest checks it is still the process the
+        restart started, a second or more later, and if so releases the transaction in the same round
+        trip. Returns None when stable, else what the guest saw (the restore then needs the state)."""
+        done = self.ssh.run(["sh", self.script, "confirm", self.state], as_root=True, check=False)
+        lines = done.stdout.splitlines()
+        first = lines[0].strip() if lines else ""
+        if first == "stable":
+            self.released = True
+            return None
+        if first.startswith("unstable"):
+            self.tail = (self.tail + lines)[-20:]
+            return first.removeprefix("unstable").strip()
+        # A script from before `confirm` (a resumed transaction) checked the window itself.
+        return None
+
     def remove(self) -> None:
         """Drop the state directory and the guest's install lock: only once the transaction is settled."""
+        if self.released:
+            return
         try:
             done = self.ssh.run(["sh", self.script, "release", self.state], as_root=True, check=False)
             if not done.succeeded:  # the script never got there: an install that failed before its upload

@@ -47,7 +47,6 @@ from qganb.guest.facts import (
     GuestFacts,
     gather_facts,
     installed_header_digest,
-    running_install,
 )
 from qganb.guest.shell import GuestShell
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
@@ -58,6 +57,7 @@ from qganb.rpm.query import (
     Nevra,
     file_query_argv,
     header_digest_of,
+    installed_query_argv,
     nevra_of,
 )
 from qganb.rpm.rpmbuild import BuiltPackage
@@ -191,13 +191,14 @@ def plan_install(ssh: GuestShell, rpm: Path, facts: GuestFacts, options: Install
         (scratch / "no-previous").write_text("")  # the restore only removes the new package
         plan.uploads.append(scratch / "no-previous")
     else:
-        previous_path = _previous_rpm(ssh, facts.installer, package.name, str(previous), options, state, scratch,
-                                      plan.uploads)
+        previous_path = _previous_rpm(ssh, facts.installer, facts.installed_digest, str(previous), options, state,
+                                      scratch, plan.uploads)
         plan.restore_argv = ["rpm", "-Uvh", "--oldpackage", "--replacepkgs", *rpm_flags, previous_path]
     write_argv(scratch / "install.argv", plan.install_argv)
     write_argv(scratch / "restore.argv", plan.restore_argv)
+    write_argv(scratch / "digest.argv", installed_query_argv(package.name, HEADER_DIGEST_QUERY))
     (scratch / "service").write_text(options.service + "\n")
-    plan.uploads += [scratch / "install.argv", scratch / "restore.argv", scratch / "service"]
+    plan.uploads += [scratch / "install.argv", scratch / "restore.argv", scratch / "digest.argv", scratch / "service"]
     if new_config:
         ((path, content),) = new_config.items()
         (scratch / "config.path").write_text(path + "\n")
@@ -227,14 +228,6 @@ def _prepare(ssh: GuestShell, agent: VirshAgent, package: Nevra, options: Instal
     install running, the current agent answering through libvirt, the guest's facts."""
     say(f"connecting to {ssh.target} (host key verified)")
     ssh.check_root()
-    holder = running_install(ssh)
-    if holder is not None:
-        # Checked first, before facts read in the middle of another install: the guest-side
-        # script takes the lock atomically when the transaction starts.
-        raise InstallLocked(
-            f"another qganb install is running on {ssh.target} (its state: {holder})",
-            "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
-            f"or read {holder}/log on the guest and remove {holder} there")
     facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans)
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")
@@ -254,7 +247,7 @@ def _runs_this_build(ssh: GuestShell, rpm: Path, package: Nevra, facts: GuestFac
         return False
     if options.unblock and blocked:
         return False
-    return installed_header_digest(ssh, package.name) == header_digest_of(rpm)
+    return facts.installed_digest == header_digest_of(rpm)
 
 
 def _action(previous: Nevra | None, package: Nevra) -> str:
@@ -360,8 +353,9 @@ def install_rpm(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT_U
 
 def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, options: InstallOptions,
                              selinux_booleans: list[str]) -> GuestFacts:
-    """The guest's facts, read while libvirt checks that the current agent answers; a silent agent
-    is reported first, as it is the first thing an operator must fix."""
+    """The guest's facts, read while libvirt checks that the current agent answers. Another install
+    holding the guest's lock is reported first (its restart may be why the agent is silent, and what
+    was read in its middle means nothing); then a silent agent, the first thing an operator must fix."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-agent-check") as pool:
         agent_check = pool.submit(_check_agent_answers, agent)
         try:
@@ -370,6 +364,14 @@ def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, o
         except BaseException:
             agent_check.result()
             raise
+        if facts.install_running is not None:
+            holder = facts.install_running
+            # The guest-side script takes the lock atomically when a transaction starts: this is the
+            # early, readable refusal.
+            raise InstallLocked(
+                f"another qganb install is running on {ssh.target} (its state: {holder})",
+                "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
+                f"or read {holder}/log on the guest and remove {holder} there")
         agent_check.result()
     return facts
 
@@ -423,6 +425,10 @@ class _DigestMismatch(Exception):
     pass
 
 
+class _Unstable(Exception):
+    """The agent libvirt saw answer was not the process the restart started a second before."""
+
+
 def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: GuestShell, options: InstallOptions,
                     pending: PendingInstall, say: LineSink) -> None:
     """The new agent must answer guest-ping through libvirt and the guest's rpm database must hold
@@ -431,12 +437,18 @@ def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: Guest
     try:
         say(f"waiting for {agent.domain}'s agent to answer guest-ping through libvirt")
         wait_for_agent(agent, timeout=options.agent_timeout)
-        if installed_header_digest(ssh, pending.name) != pending.header_digest:
+        # The transaction read it on the guest while the restart settled; a resumed one did not.
+        installed = transaction.installed_digest or installed_header_digest(ssh, pending.name)
+        if installed != pending.header_digest:
             raise _DigestMismatch()
+        unstable = transaction.confirm()
+        if unstable is not None:
+            raise _Unstable(unstable)
     except (ConnectionLost, InstallOutcomeUnknown):
         raise
     except BaseException as exc:  # noqa: BLE001  every failure here must roll back, Ctrl-C included
         step = ("digest-check" if isinstance(exc, _DigestMismatch) else
+                "restart" if isinstance(exc, _Unstable) else
                 "agent-check" if isinstance(exc, AgentNotConnected) else
                 "host-interrupted" if isinstance(exc, KeyboardInterrupt) else "check-error")
         _restore(transaction, agent, options, pending, say, step, exc)
@@ -447,6 +459,7 @@ def _restore(transaction: GuestTransaction, agent: VirshAgent, options: InstallO
              say: LineSink, step: str, cause: BaseException) -> None:
     why = {"digest-check": "the guest's rpm database does not hold the build just installed",
            "agent-check": "the new agent does not answer",
+           "restart": f"the new agent did not stay the process the restart started ({cause})",
            "host-interrupted": "qganb was interrupted before libvirt had checked the new agent"}.get(
                step, f"checking the new agent failed ({type(cause).__name__}: {cause})")
     say(f"{why}; putting the previous package back")
@@ -455,7 +468,7 @@ def _restore(transaction: GuestTransaction, agent: VirshAgent, options: InstallO
     _raise_for(status, transaction, pending.previous, agent, options, cause)
 
 
-def _previous_rpm(ssh: GuestShell, installer: str, name: str, previous: str, options: InstallOptions, state: str,
+def _previous_rpm(ssh: GuestShell, installer: str, running: str | None, previous: str, options: InstallOptions, state: str,
                   scratch: Path, uploads: list[Path]) -> str:
     """Path on the guest of the installed package's RPM, for the rollback; fails before any change.
     It is kept apart from the new RPM: a rebuild can have the very same file name."""
@@ -474,7 +487,6 @@ def _previous_rpm(ssh: GuestShell, installer: str, name: str, previous: str, opt
                 f"pass the RPM of {previous}")
         return upload_as_previous(options.previous_rpm)
     # Only the very build the guest runs: rebuilds can share a NEVRA.
-    running = installed_header_digest(ssh, name)
     candidates = [p for p in options.known_rpms if str(nevra_of(p)) == previous]
     kept = kept_rpm(previous)
     for candidate in [*candidates, *([kept] if kept is not None else [])]:
