@@ -35,6 +35,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/edit_loop.py
 	$(VENV)/bin/python benchmarks/pipeline_overhead.py
 	$(VENV)/bin/python benchmarks/runner_overheads.py
+	$(VENV)/bin/python benchmarks/install_overhead.py
 	$(VENV)/bin/python benchmarks/rollout_scaling.py
 	$(VENV)/bin/python benchmarks/summary.py
 

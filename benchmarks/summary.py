@@ -67,10 +67,16 @@ def _rollout_scaling(r: dict[str, Any]) -> str:
             f"{statistics.median(one['qganb_install_seconds'])} s (Ansible adds {one['ansible_overhead_seconds']} s)")
 
 
+def _install_overhead(r: dict[str, Any]) -> str:
+    phases = ", ".join(f"{k} {v}" for k, v in r["qganb_phase_seconds_median"].items() if k != "total")
+    return (f"`qganb install` {statistics.median(r['qganb_install_seconds'])} s vs bare scp + `rpm -U` + restart + "
+            f"guest-ping {statistics.median(r['bare_seconds'])} s (**{r['install_vs_bare']}×**); its phases: {phases} s")
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
     "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
     "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
-    "rollout_scaling": _rollout_scaling,
+    "install_overhead": _install_overhead, "rollout_scaling": _rollout_scaling,
 }
 
 

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -158,6 +159,13 @@ def stock_agent_rpm(on_line: LineSink | None = None) -> Path:
     return stock_rpm(build_fixture_srpm(*STOCK_FIXTURE).path, on_line)
 
 
+def cached_stock_rpm(source: Path) -> Path | None:
+    """The unpatched rebuild of the src.rpm `source` when it is in the cache (nothing is built)."""
+    final = testbed_dir() / f"stock-{sha256_of(source)[:16]}"
+    built = sorted(final.glob("*.rpm"))
+    return built[0] if built and (final / REBUILD_LOG).is_file() else None
+
+
 def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
     """The agent RPM a guest starts from: `source` itself when it is a binary RPM; when it is a
     src.rpm, its unpatched rebuild, made once and cached by the src.rpm's digest."""
@@ -168,9 +176,8 @@ def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
                                f"give a {AGENT_PACKAGE} RPM, or the src.rpm it is built from")
         return source
     final = testbed_dir() / f"stock-{sha256_of(source)[:16]}"
-    built = sorted(final.glob("*.rpm"))
-    if built and (final / REBUILD_LOG).is_file():
-        return built[0]
+    if (cached := cached_stock_rpm(source)) is not None:
+        return cached
     shutil.rmtree(final, ignore_errors=True)  # made before builds kept their log
     scratch = Path(tempfile.mkdtemp(prefix=".stock-", dir=testbed_dir()))
     try:
@@ -287,6 +294,26 @@ def _install_agent_with_dnf(root: Path, stock: Path, scratch: Path, on_line: Lin
             "repository": local_repo.REPO_DIR, "repository_file": local_repo.REPO_FILE}
 
 
+def _marked(on_line: LineSink | None, what: str) -> LineSink | None:
+    """Lines of one of two jobs running at once, each marked with its job so both stay readable."""
+    if on_line is None:
+        return None
+    sink = on_line
+    return lambda line: sink(f"[{what}] {line}")
+
+
+def _cached_image(stock: Path, chosen: Variant) -> GuestImage | None:
+    final = chosen.home / f"image-{_image_key(stock, chosen)}"
+    return GuestImage(final) if (final / "image.json").is_file() else None
+
+
+def _debootstrap(root: Path, chosen: Variant, scratch: Path, on_line: LineSink | None) -> None:
+    mirror = os.environ.get("QGANB_DEBIAN_MIRROR", DEFAULT_MIRROR)
+    run(["debootstrap", "--variant=minbase", f"--include={','.join(chosen.packages)}", SUITE, root, mirror],
+        log_path=scratch / "debootstrap.log", on_line=on_line,
+        fix=f"check that {mirror} is reachable (or set QGANB_DEBIAN_MIRROR)")
+
+
 def build_image(on_line: LineSink | None = None, variant: str = "default") -> GuestImage:
     """The guest image, built when its inputs changed and reused otherwise."""
     chosen = variant_named(variant)
@@ -296,10 +323,10 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
     if os.geteuid() != 0:
         raise TestbedError("building the guest image needs root (debootstrap creates device nodes)",
                            "run `qganb testbed up` as root once; later runs reuse the image")
-    stock = stock_agent_rpm(on_line)
-    final = chosen.home / f"image-{_image_key(stock, chosen)}"
-    if (final / "image.json").is_file():
-        return GuestImage(final)
+    fixture = build_fixture_srpm(*STOCK_FIXTURE).path
+    stock = cached_stock_rpm(fixture)
+    if stock is not None and (image := _cached_image(stock, chosen)) is not None:
+        return image
     scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=chosen.home))
     try:
         started = time.monotonic()
@@ -309,10 +336,20 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
         keys.mkdir(parents=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-testbed", "-f", keys / "id_ed25519"])
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qganb-guest", "-f", keys / "ssh_host_ed25519_key"])
-        mirror = os.environ.get("QGANB_DEBIAN_MIRROR", DEFAULT_MIRROR)
-        run(["debootstrap", "--variant=minbase", f"--include={','.join(chosen.packages)}", SUITE, root, mirror],
-            log_path=scratch / "debootstrap.log", on_line=on_line,
-            fix=f"check that {mirror} is reachable (or set QGANB_DEBIAN_MIRROR)")
+        if stock is None:
+            # The image's Debian root does not depend on the stock agent: debootstrap (mostly downloads
+            # and unpacking) runs while the agent compiles, each line of its log marked as its own.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-debootstrap") as pool:
+                bootstrapped = pool.submit(_debootstrap, root, chosen, scratch, _marked(on_line, "debootstrap"))
+                try:
+                    stock = stock_rpm(fixture, _marked(on_line, "stock agent build"))
+                finally:
+                    bootstrapped.result()  # its error, or the stock build's, after both have stopped
+            if (image := _cached_image(stock, chosen)) is not None:
+                return image
+        else:
+            _debootstrap(root, chosen, scratch, on_line)
+        final = chosen.home / f"image-{_image_key(stock, chosen)}"
         _configure_root(root, keys)
         installed = (_install_agent_with_dnf(root, stock, scratch, on_line) if chosen.uses_dnf
                      else _install_agent_with_rpm(root, stock, scratch))
