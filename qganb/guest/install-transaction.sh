@@ -75,12 +75,18 @@ restart_agent() {
     sample
     # daemon-reload is slow on small guests: only when the package changed the unit on disk.
     [ "$reload" = yes ] && systemctl daemon-reload
-    [ "$state_now" = failed ] && systemctl reset-failed "$service" 2>/dev/null
+    # Always: the start limit counts restarts of a unit that is active now too (a crash loop, a
+    # rollback a moment ago), and a restart refused by it would fail the install or its restore.
+    systemctl reset-failed "$service" 2>/dev/null
     systemctl restart "$service"
 }
 
+status_tail() {
+    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+}
+
 restart_and_wait() {
-    restart_agent || return 1
+    restart_agent || { status_tail; return 1; }
     # With Restart=always (RestartSec=0 on EL) a crashing agent looks active between restarts:
     # require two samples a second apart, both active with the same main PID. A crash between
     # them shows as a new PID. The first sample is taken at once: the window is one second.
@@ -96,27 +102,33 @@ restart_and_wait() {
         last=$pid
         [ "$state_now" = failed ] && break
     done
-    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+    status_tail
     return 1
 }
 
 restart_and_note() {
-    # The install's restart: the stability window (the same active main PID a second later) is
-    # checked by `confirm`, after libvirt has seen the new agent answer, so the window passes while
-    # qganb checks the agent instead of before. Notes the PID and when (seconds since boot).
-    restart_agent || return 1
+    # The install's restart. An agent that dies at start shows here, as a new PID or a failed unit in
+    # two samples 0.3 s apart; the full stability window (the same active main PID a second after the
+    # first sample) is checked by `confirm`, after libvirt has seen the new agent answer, so most of
+    # the window passes while qganb checks the agent. Notes the PID and when (seconds since boot).
+    restart_agent || { status_tail; return 1; }
     tries=0
+    last=""
+    first=""
     while [ "$tries" -lt 50 ]; do
+        [ "$tries" -gt 0 ] && sleep 0.3
+        tries=$((tries + 1))
+        now=$(cut -d' ' -f1 /proc/uptime)
         sample
-        if [ "$state_now" = active ] && [ "$pid" != 0 ]; then
-            echo "$pid $(cut -d' ' -f1 /proc/uptime)" >"$state/started"
+        if [ "$state_now" = active ] && [ "$pid" != 0 ] && [ "$pid" = "$last" ]; then
+            echo "$pid $first" >"$state/started"
             return 0
         fi
+        last=$pid
+        first=$now
         [ "$state_now" = failed ] && break
-        tries=$((tries + 1))
-        sleep 0.2
     done
-    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+    status_tail
     return 1
 }
 
@@ -135,7 +147,7 @@ confirm() {
         return 0
     fi
     echo "unstable $state_now $pid (started as $started)"
-    systemctl status --no-pager "$service" 2>&1 | tail -n 15
+    status_tail
 }
 
 wait_for_status() {
