@@ -27,7 +27,7 @@ demo: setup
 
 # JupyterLab on the stage notebooks (headless machines: open the printed URL through an SSH tunnel).
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1
+	@scripts/lab.sh
 
 bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py

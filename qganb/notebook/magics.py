@@ -156,11 +156,11 @@ class QganbMagics(Magics):
     @line_magic
     def qga_run(self, line: str) -> Table:
         """%qga_run [RUN_DIR]: the stages a run directory holds and its verification result."""
-        from qganb.notebook.support import project_path
+        from qganb.notebook.support import run_path
         from qganb.stages.run_dir import RunDir
         from qganb.stages.verify import recorded_verification
 
-        run = RunDir.existing(project_path(line.strip() or "runs/notebooks"))  # a typo must not make a run
+        run = RunDir.existing(run_path(line.strip() or "runs/notebooks"))  # a typo must not make a run
         record = recorded_verification(run)
         if record is not None:
             return verification_table(record)
@@ -168,5 +168,26 @@ class QganbMagics(Magics):
                      str(run.path))
 
 
+def error_lines(error: QganbError) -> list[str]:
+    """What a notebook shows for one of qganb's errors: the problem, the fix and the details, no traceback."""
+    lines = [f"{type(error).__name__}: {error.problem}"]
+    if error.fix:
+        lines.append(f"fix: {error.fix}")
+    if details := error.details():
+        lines += details.splitlines()
+    lines.append("(%tb shows where in qganb it was raised)")
+    return lines
+
+
+def _show_qganb_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+                      tb_offset: int | None = None) -> None:
+    # IPython's handler for the exception types given to set_custom_exc: it must display the error itself.
+    # The cell still fails (papermill and nbval see the error), but the user reads one message instead of a
+    # traceback through qganb's internals, which says nothing about what to do.
+    assert isinstance(value, QganbError)
+    shell._showtraceback(etype, value, error_lines(value))
+
+
 def load(ipython: Any) -> None:
     ipython.register_magics(QganbMagics)
+    ipython.set_custom_exc((QganbError,), _show_qganb_error)

@@ -5,6 +5,7 @@ need them."""
 from __future__ import annotations
 
 import collections
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -128,22 +129,58 @@ class RecipeDesigner:
             return path
 
 
-class DiffViewer:
-    """A patch file by file: pick a file, see its hunks coloured."""
+_GIT_HEADER = re.compile(r"(?m)^(?=diff --git )")
+_PLAIN_HEADER = re.compile(r"(?m)^(?=--- .*\n\+\+\+ )")
 
-    def __init__(self, patch: str | Path) -> None:
-        text = Path(patch).read_text()
-        self.files: dict[str, str] = {}
-        current = None
-        for chunk in re.split(r"(?m)^(?=diff --git )", text):
-            match = re.match(r"diff --git a/(\S+)", chunk)
-            if match:
-                current = match[1]
-                self.files[current] = chunk
+
+def _file_of(section: str) -> str | None:
+    """The file a patch section changes: from `diff --git a/X b/Y`, else from its `+++ b/Y` line
+    (`--- a/X` when the file is deleted); None for text that changes no file (a commit message)."""
+    if found := re.match(r"diff --git a/(\S+)", section):
+        return found[1]
+    names = dict(re.findall(r"(?m)^(---|\+\+\+) (\S+)", section))
+    for side, prefix in (("+++", "b/"), ("---", "a/")):
+        name = names.get(side)
+        if name and name != "/dev/null":
+            return name.removeprefix(prefix)
+    return None
+
+
+def split_patch(text: str) -> dict[str, str]:
+    """A patch's sections by the file they change: `git diff`/`format-patch` output (with `diff --git`
+    headers) or a plain unified diff such as `RecipePreview.diff` (only `---`/`+++` headers)."""
+    pattern = _GIT_HEADER if _GIT_HEADER.search(text) else _PLAIN_HEADER
+    files: dict[str, str] = {}
+    for section in pattern.split(text):
+        name = _file_of(section)
+        if name is not None:
+            files[name] = files.get(name, "") + section
+    return files
+
+
+class DiffViewer:
+    """A patch file by file: pick a file, see its hunks coloured. Give a patch file's path, or the diff
+    text itself with `text=` (e.g. a recipe preview's `.diff`)."""
+
+    def __init__(self, patch: str | Path | None = None, *, text: str | None = None) -> None:
+        if (patch is None) == (text is None):
+            raise QganbError("DiffViewer needs a patch file or diff text", "pass a path, or text=... (not both)")
+        if text is None:
+            path = Path(patch)  # type: ignore[arg-type]
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise QganbError(f"cannot read the patch {path}: {exc.strerror}", "check the path") from exc
+        self.files = split_patch(text)
         self.choice = w.Dropdown(options=list(self.files), description="file")
         self.output = w.HTML()
         self.choice.observe(lambda _: self._show(), names="value")
         self.widget = w.VBox([self.choice, self.output])
+        if not self.files:
+            # An empty dropdown alone says nothing: say why there is nothing to pick.
+            self.choice.layout.display = "none"
+            what = "the text is empty" if not text.strip() else "it has no `diff --git` or `---`/`+++` file headers"
+            self.output.value = f"<p><b>No changed files in this diff</b>: {html.escape(what)}.</p>"
         self._show()
 
     def _show(self) -> None:
@@ -157,18 +194,34 @@ class DiffViewer:
 
 
 class LogPane:
-    """A live pane with the last lines of a long command; call it with each line (an on_line sink)."""
+    """A live pane with the last lines of a long command; call it with each line (an on_line sink).
+    The lines are shown as readable monospace text, not as a greyed-out disabled input."""
 
     def __init__(self, title: str = "log", lines: int = 20) -> None:
+        self.title = title
         self.lines: collections.deque[str] = collections.deque(maxlen=lines)
         self.count = 0
-        self.area = w.Textarea(description=title, disabled=True, layout=w.Layout(width="95%", height="22em"))
-        self.widget = self.area
+        self.header = w.HTML(f"<b>{html.escape(title)}</b>")
+        self.area = w.HTML(self._html(), layout=w.Layout(width="95%"))
+        self.widget = w.VBox([self.header, self.area])
+
+    def _html(self) -> str:
+        body = html.escape("\n".join(self.lines)) if self.lines else "(no output yet)"
+        return ("<pre class='qganb-log' style='max-height:22em;overflow:auto;margin:0;padding:4px;"
+                f"border:1px solid var(--jp-border-color2, #ccc)'>{body}</pre>")
+
+    @property
+    def text(self) -> str:
+        """The lines the pane shows."""
+        return "\n".join(self.lines)
 
     def __call__(self, line: str) -> None:
         self.lines.append(line)
         self.count += 1
-        self.area.value = "\n".join(self.lines)
+        self.area.value = self._html()
+        more = self.count - len(self.lines)
+        self.header.value = f"<b>{html.escape(self.title)}</b>" + (f" (last {len(self.lines)} of {self.count} lines)"
+                                                                   if more else "")
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

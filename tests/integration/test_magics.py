@@ -111,3 +111,12 @@ def test_qga_run_shows_the_verification_of_a_run_whose_verify_stage_ran(
     assert table.headers[:3] == ["result", "command", "case"]
     assert [row[:3] for row in table.rows] == [["PASS", "guest-ping", "answers with an empty object"]]
     assert table.title.startswith("local: qemu-ga 7.2.0")
+
+
+def test_an_unknown_domain_is_one_message_with_its_fix_not_a_traceback(
+        shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    result = shell.run_cell("%qga --domain qganb-no-such-domain guest-info")
+    assert isinstance(result.error_in_exec, QganbError)
+    shown = capsys.readouterr().out
+    assert "qganb-no-such-domain" in shown.splitlines()[0] and "fix: " in shown
+    assert "Traceback" not in shown and "site-packages" not in shown and "/qganb/" not in shown
