@@ -212,7 +212,7 @@ def _patch_mapping(node: yaml.Node, old: Any, new: Mapping[str, Any], lines: lis
         if same_data(old[name], value):
             out += lines[first:last]
             continue
-        if isinstance(value, Mapping) and isinstance(child, yaml.MappingNode):
+        if value and isinstance(value, Mapping) and isinstance(child, yaml.MappingNode):
             try:
                 inner = _patch_mapping(child, old[name], value, lines, key.start_mark.line + 1, last, line_break)
                 out += lines[first:key.start_mark.line + 1] + inner

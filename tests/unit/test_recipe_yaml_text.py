@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,45 @@ def test_a_write_goes_through_a_rename_and_a_failed_one_leaves_the_old_file(
         write_recipe_text(target, "newer\n")
     assert target.read_bytes() == b"new\r\n"
     assert [p.name for p in tmp_path.iterdir()] == ["r.yaml"], "no temporary file is left behind"
+
+
+def test_a_mapping_emptied_by_an_update_stays_a_mapping_and_the_comments_stay() -> None:
+    text = (ROOT / "recipes" / "guest-set-watchdog-timeout.yaml").read_text()
+    data = yaml.safe_load(text)
+    data["verify"] = {}
+    new = update_recipe_text(text, data)
+    assert loads_back(new, data) and new.startswith("# Sets the i6300esb watchdog heartbeat")
+    assert new.endswith("\nverify: {}\n")
+
+
+def _paths(value: object, path: tuple = ()):  # type: ignore[no-untyped-def]
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, path + (index,))
+
+
+def test_random_edits_of_the_shipped_recipes_read_back_exactly() -> None:
+    """Seeded edits anywhere in a recipe (values replaced by tricky ones, keys removed or added)."""
+    rng = random.Random(16)
+    values = [*TRICKY.values(), "x", "1", "", "a: b", "- x", "null", "\t", 1, -5, 1.5, True, None, [], {},
+              ["a", "b\nc"], {"k": "v"}, {"n": {"m": "x\ny\n"}}]
+    for _ in range(120):
+        text = rng.choice(SHIPPED).read_text()
+        data = yaml.safe_load(text)
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice([p for p in _paths(data) if p])
+            parent = data
+            for step in path[:-1]:
+                parent = parent[step]
+            roll = rng.random()
+            if roll < 0.6 or not isinstance(parent, dict):
+                parent[path[-1]] = copy.deepcopy(rng.choice(values))
+            elif roll < 0.8:
+                del parent[path[-1]]
+            else:
+                parent[f"new-{rng.randint(0, 9)}"] = copy.deepcopy(rng.choice(values))
+        assert loads_back(update_recipe_text(text, data), data), data
