@@ -24,6 +24,18 @@ return result;
 """
 
 
+def test_the_designer_previews_an_edit_of_a_loaded_recipe_without_writing_it(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "recipes" / "guest-set-watchdog-timeout.yaml"
+    path = tmp_path / shipped.name
+    path.write_bytes(shipped.read_bytes())
+    designer = RecipeDesigner(recipe=path)
+    designer.arguments.value += "\nquiet bool do not log the change"
+    designer.preview_button.click()
+    assert "qmp_guest_set_watchdog_timeout(int64_t timeout, bool quiet, Error **errp)" in designer.last_message
+    assert "@quiet: do not log the change" in designer.last_message
+    assert path.read_bytes() == shipped.read_bytes(), "Preview writes nothing"
+
+
 def test_the_designer_previews_and_writes_a_recipe_that_loads(tmp_path: Path) -> None:
     designer = RecipeDesigner(tmp_path)
     designer.command.value = "guest-get-load-average"
