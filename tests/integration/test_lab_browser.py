@@ -461,11 +461,25 @@ def test_magics_and_widgets_work_in_a_new_notebook(lab: Lab, page: Any, tmp_path
         pane = _rendered_widget(pane_cell)
         lines = ["building qemu-ga", "[12/40] Compiling C object qga/commands-posix.c.o", "done <ok> & tidy"]
         _run_new_cell(page, "".join(f"pane({line!r})\n" for line in lines), 6)
-        # The pane is a read-only textarea or a <pre class="qganb-log">: either way, its text.
-        page.wait_for_function("""([area, expected]) => [...area.querySelectorAll('textarea, pre.qganb-log')]
-                                  .some(e => (e.value ?? e.textContent).includes(expected))""",
+        # Readable text, not a disabled, greyed-out input.
+        page.wait_for_function("""([area, expected]) => [...area.querySelectorAll('pre.qganb-log')]
+                                  .some(e => e.textContent.includes(expected))""",
                                arg=[pane.element_handle(), "\n".join(lines)], timeout=UI_MS)
+        assert pane.locator("textarea, input, [disabled]").count() == 0, "the log pane holds a (disabled) input"
         steps.done("log-pane")
+
+        # The preview's own diff (plain ---/+++ headers, no `diff --git`) in the patch viewer.
+        plain = _run_new_cell(page, "from qganb.recipes.model import load_recipe\n"
+                                    "from qganb.recipes.preview import preview_recipes\n"
+                                    "from qganb.testbed.source_tree import unpacked_tree\n"
+                                    f"shown = preview_recipes(unpacked_tree('7.2'), [load_recipe({str(ROOT / 'recipes' / 'guest-get-uptime.yaml')!r})])\n"
+                                    "DiffViewer(text=shown.diff)", 7)
+        plain_view = _rendered_widget(plain)
+        plain_choice = plain_view.locator(".widget-dropdown select")
+        plain_choice.wait_for()
+        files = plain_choice.locator("option").all_text_contents()
+        assert "qga/qapi-schema.json" in files and any(f.startswith("qga/commands") for f in files), files
+        steps.done("diff-viewer-preview-diff")
 
         _assert_no_error_output(page)
         everywhere = page.locator(NOTEBOOK).text_content() or ""
