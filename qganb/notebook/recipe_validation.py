@@ -21,6 +21,7 @@ The scratch copy's configured build directory is kept on disk by validate itself
 from __future__ import annotations
 
 import atexit
+import collections
 import html
 import os
 import threading
@@ -159,10 +160,17 @@ class RecipeValidation:
     ValidationReport, `.preview` the schema entry, C prototype and diff that were built."""
 
     HEADERS = ["command", "case", "result", "expected", "got / note"]
+    # A plan holds the changed files twice (~0.5 MB for QEMU 7.2) and IPython's output history keeps
+    # every result: only the newest results keep theirs, so a long edit loop does not grow the kernel.
+    KEEP_PLANS = 8
+    _with_plans: collections.deque[RecipeValidation] = collections.deque()
 
     def __init__(self, report: ValidationReport, note: str = "") -> None:
         self.report = report
         self.note = note  # e.g. why --save did not write the file
+        self._with_plans.append(self)
+        while len(self._with_plans) > self.KEEP_PLANS:
+            self._with_plans.popleft().report.plan = None
 
     @property
     def passed(self) -> bool:
@@ -179,7 +187,9 @@ class RecipeValidation:
 
     @cached_property
     def preview(self) -> RecipePreview:
-        assert self.report.plan is not None
+        if self.report.plan is None:
+            raise QganbError(f"this result is older than the {self.KEEP_PLANS} newest, whose plans the kernel keeps",
+                             "run the cell again, or run it without --validate for the preview alone")
         return preview_of_plan(self.report.plan)
 
     def details(self) -> list[str]:
@@ -192,10 +202,11 @@ class RecipeValidation:
         return lines + ([self.note] if self.note else [])
 
     def _repr_html_(self) -> str:
+        # The preview is not rendered here: diffing the C file costs 10-25 ms on every run of the
+        # edit loop, for a diff that only changes where the body changed.
         details = "<br>".join(f"<code>{html.escape(line)}</code>" for line in self.details())
-        preview = ("<details><summary>preview: schema entry, C prototype, diff</summary>"
-                   f"{self.preview._repr_html_()}</details>" if self.report.plan is not None else "")
-        return f"{self.table._repr_html_()}<p>{details}</p>{preview}"
+        return (f"{self.table._repr_html_()}<p>{details}<br>"
+                "<code>_.preview</code> shows the schema entry, C prototype and diff that were built</p>")
 
     def __repr__(self) -> str:
         return "\n".join([str(self.table), *self.details()])

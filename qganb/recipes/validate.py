@@ -145,8 +145,10 @@ def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: Line
     report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes], plan=plan)
     report.seconds["plan"] = time.monotonic() - started
     supply = layers or SandboxLayers()
-    made = [supply.new() for _ in plan.applied] if sandbox else []
+    made: list[Sandbox] = []
     try:
+        for _ in plan.applied if sandbox else []:
+            made.append(supply.new())  # each is prepared while the build runs
         with workspace_lock(workspace_for(tree)):
             _build_and_run(tree, plan, report, made, on_line, listing)
     finally:

@@ -3,6 +3,7 @@ the tree a QEMU series resolves to, and a sandbox layer made ahead."""
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 from pathlib import Path
@@ -105,3 +106,16 @@ def test_nothing_is_made_ahead_when_the_directory_cannot_be_watched(
         layers.done([fresh])
         layers.close()
     assert not os.path.exists(fresh.layer)
+
+
+def test_only_the_newest_results_keep_their_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qganb.errors import QganbError
+    from qganb.notebook.recipe_validation import RecipeValidation
+    from qganb.recipes.validate import ValidationReport
+
+    monkeypatch.setattr(RecipeValidation, "_with_plans", collections.deque())
+    results = [RecipeValidation(ValidationReport("/t", "7.2.0", ["guest-x"], plan=object()))  # type: ignore[arg-type]
+               for _ in range(RecipeValidation.KEEP_PLANS + 1)]
+    assert results[0].report.plan is None and all(r.report.plan is not None for r in results[1:])
+    with pytest.raises(QganbError, match="older than the 8 newest"):
+        results[0].preview
