@@ -33,6 +33,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py
 	$(VENV)/bin/python benchmarks/testbed_start.py
 	$(VENV)/bin/python benchmarks/edit_loop.py
+	$(VENV)/bin/python benchmarks/notebook_edit_loop.py
 	$(VENV)/bin/python benchmarks/pipeline_overhead.py
 	$(VENV)/bin/python benchmarks/runner_overheads.py
 	$(VENV)/bin/python benchmarks/rollout_scaling.py
