@@ -2,10 +2,11 @@
 
     %qga [--domain D [--connect URI] | --socket PATH] COMMAND [JSON-ARGS]
     %qga_commands [--domain D [--connect URI] | --socket PATH]
-    %%qga_recipe [--qemu SERIES | --source TREE] [--save PATH]
+    %%qga_recipe [--qemu SERIES | --source TREE] [--validate [--no-sandbox]] [--save PATH]
     %qga_run [RUN_DIR]
 
-Without --domain or --socket the agent is the testbed guest's, through virsh.
+Without --domain or --socket the agent is the testbed guest's, through virsh. qganb's own errors show
+as their message, fix and details (no traceback); `%tb` shows where they were raised.
 """
 
 from __future__ import annotations
