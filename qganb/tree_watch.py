@@ -61,14 +61,20 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
-def watchable(path: Path) -> bool:
-    """Whether inotify sees every change under `path`: Linux, on a local file system."""
-    if _LIBC is None:
-        return False
+def _local(path: Path) -> bool:
+    assert _LIBC is not None
     buf = _StatFs()
     if _LIBC.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
         return False
     return (buf.f_type & 0xFFFFFFFF) in LOCAL_FILE_SYSTEMS
+
+
+def watchable(path: Path) -> bool:
+    """Whether inotify sees every change under `path`: Linux, with `path` and every mount below it on
+    a local file system (a change made on an NFS or FUSE server raises no event here)."""
+    if _LIBC is None:
+        return False
+    return _local(path) and all(_local(point) for point in _mount_points_under(path))
 
 
 def _mount_points_under(root: Path) -> list[Path]:
@@ -133,8 +139,14 @@ class TreeWatch:
                     # A symlink is a name in its directory, whose watch sees it change; never followed.
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_nlink > 1:
-                        self._watch(Path(entry.path), directory=False)
+                    elif entry.is_file(follow_symlinks=False):
+                        try:
+                            linked = entry.stat(follow_symlinks=False).st_nlink > 1
+                        except FileNotFoundError:
+                            self._changed = True  # gone since the directory was read (an editor's swap file)
+                            continue
+                        if linked:
+                            self._watch(Path(entry.path), directory=False)
 
     def _watch(self, path: Path, *, directory: bool) -> bool:
         assert _LIBC is not None

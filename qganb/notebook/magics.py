@@ -209,6 +209,7 @@ def _show_qganb_error(shell: Any, etype: type[BaseException], value: BaseExcepti
     # The cell still fails (papermill and nbval see the error), but the user reads one message instead of a
     # traceback through qganb's internals, which says nothing about what to do.
     assert isinstance(value, QganbError)
+    shell._get_exc_info((etype, value, tb))  # records it as the last error, for %tb and %debug
     shell._showtraceback(etype, value, error_lines(value))
 
 

@@ -217,6 +217,11 @@ class RecipeDesigner:
         command = self.command.value.strip()
         if changed["command"]:
             data["command"] = command
+            struct = (data.get("returns") or {}).get("struct")
+            if struct and struct.get("name") == struct_name(self._loaded_data["command"]):
+                # A copy under a new name gets its own result type: two recipes declaring one type
+                # cannot be applied together.
+                struct["name"] = struct_name(command)
         if changed["doc"]:
             doc = self.doc.value.strip()
             # A one-line doc written without a newline stays so; more lines make a `|` block.
@@ -264,14 +269,19 @@ class RecipeDesigner:
                 recipe = parse_recipe(text, where)
                 result = preview_recipes(unpacked_tree(self.qemu), [recipe])
             except QganbError as exc:
-                self.last_message = str(exc)
-                print(f"error: {exc}")
+                self._failed(exc)
                 return None
             self.last_message = result.as_text()
             from IPython.display import display
 
             display(Diff(text, "recipe YAML"), result)
             return result
+
+    def _failed(self, error: QganbError) -> None:
+        # Every problem of a broken recipe, not only the first (details() lists the others).
+        self.last_message = "\n".join(filter(None, [str(error), error.details()]))
+        print(f"error: {self.last_message}")
+        return None
 
     def save(self) -> Path | None:
         """Write the recipe file (atomically); a loaded recipe with nothing changed is left as it is."""
@@ -301,11 +311,12 @@ class RecipeDesigner:
                 except OSError as exc:
                     raise QganbError(f"cannot write {path}: {exc.strerror}; the old file is as it was",
                                      "check the directory's permissions and free space") from None
-                if editing:
-                    self.load(path)  # the form now shows the file as written
+                if self.loaded_path is not None:
+                    # The form now shows the file as written, which the next Save edits (under a new
+                    # command name too: the copy is the recipe being edited from now on).
+                    self.load(path)
             except QganbError as exc:
-                self.last_message = str(exc)
-                print(f"error: {exc}")
+                self._failed(exc)
                 return None
             self.last_message = f"wrote {path}"
             print(self.last_message)

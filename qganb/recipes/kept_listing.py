@@ -8,6 +8,8 @@ change can fall between the two unseen.
 
 from __future__ import annotations
 
+import errno
+
 import os
 import threading
 from collections import OrderedDict
@@ -57,9 +59,11 @@ class KeptListings:
                 return TreeListing(root)
             try:
                 watch = TreeWatch(root)
-            except OSError:
-                # Out of inotify watches or instances (fs.inotify.max_user_*): list on every run.
-                self._unwatchable.add(root)
+            except OSError as exc:
+                # Out of inotify watches or instances (fs.inotify.max_user_*): list on every run from now
+                # on. Any other error (a race with a file being removed) only skips keeping it this time.
+                if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                    self._unwatchable.add(root)
                 return TreeListing(root)
             try:
                 raw = TreeListing(root).raw()

@@ -266,7 +266,16 @@ def write_recipe_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(scratch, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        if path.exists():
+            old = path.stat()
+            os.chmod(scratch, old.st_mode & 0o7777)
+            if os.geteuid() == 0 and (old.st_uid, old.st_gid) != (0, 0):
+                # JupyterLab as root in a user's checkout: the recipe stays the user's.
+                os.chown(scratch, old.st_uid, old.st_gid)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(scratch, 0o666 & ~umask)  # as open() would have made it
         os.replace(scratch, path)
     except BaseException:
         Path(scratch).unlink(missing_ok=True)

@@ -175,8 +175,25 @@ def test_a_renamed_command_is_a_new_file(tmp_path: Path) -> None:
     renamed = tmp_path / "guest-get-uptime2.yaml"
     assert designer.last_message == f"wrote {renamed}"
     assert path.read_bytes() == (ROOT / "recipes" / "guest-get-uptime.yaml").read_bytes()
-    assert load_recipe(renamed).model.returns.struct.name == "GuestUptime", "the struct keeps its name"  # type: ignore[union-attr]
+    # Its own result type: two recipes declaring GuestUptime could not be applied together.
+    assert load_recipe(renamed).model.returns.struct.name == "GuestUptime2"  # type: ignore[union-attr]
     assert renamed.read_text().startswith("# How long the guest has been up")
+    designer.body.value = designer.body.value.replace("idle = g_ascii_strtod", "idle = g_ascii_strtod /* v2 */")
+    designer.save_button.click()  # the copy is now the recipe being edited: no "exists"
+    assert designer.last_message == f"wrote {renamed}"
+    assert "/* v2 */" in renamed.read_text() and "/* v2 */" not in path.read_text()
+
+
+def test_every_problem_of_a_broken_form_is_shown(tmp_path: Path) -> None:
+    designer = RecipeDesigner(tmp_path)
+    designer.command.value = "Guest_Bad"
+    designer.doc.value = "Two problems at once."
+    designer.arguments.value = "x- int x"
+    designer.body.value = "return;"
+    designer.save_button.click()
+    assert "(and 1 more, listed below)" in designer.last_message
+    assert "all 2 problems:" in designer.last_message and "'x-'" in designer.last_message
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
