@@ -27,12 +27,13 @@ demo: setup
 
 # JupyterLab on the stage notebooks (headless machines: open the printed URL through an SSH tunnel).
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1
+	@scripts/lab.sh
 
 bench: setup
 	$(VENV)/bin/python benchmarks/fixture_cache.py
 	$(VENV)/bin/python benchmarks/testbed_start.py
 	$(VENV)/bin/python benchmarks/edit_loop.py
+	$(VENV)/bin/python benchmarks/notebook_edit_loop.py
 	$(VENV)/bin/python benchmarks/pipeline_overhead.py
 	$(VENV)/bin/python benchmarks/runner_overheads.py
 	$(VENV)/bin/python benchmarks/install_overhead.py

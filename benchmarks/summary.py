@@ -41,6 +41,16 @@ def _edit_loop(r: dict[str, Any]) -> str:
             f"(**{r['rejection_vs_rpmbuild_bb']['c-error']:.1%}**, **{r['rejection_vs_rpmbuild_bb']['qapi-doc-error']:.1%}**)")
 
 
+def _notebook_edit_loop(r: dict[str, Any]) -> str:
+    times = r["body_change_seconds"]
+    steps = r["kernel_step_medians"]
+    med = statistics.median
+    return (f"body change: `%%qga_recipe --validate` in a warm kernel {med(times['kernel'])} s vs ninja "
+            f"{med(times['ninja'])} s (**{r['kernel_vs_ninja']}×**; `qganb recipe validate` {med(times['cli'])} s, "
+            f"{r['cli_vs_ninja']}×); in the kernel: build {steps['build']} s, cases {steps['cases']} s, everything "
+            f"beyond the build {r['kernel_beyond_build_median']} s")
+
+
 def _pipeline_overhead(r: dict[str, Any]) -> str:
     return (f"`qganb run` {r['median_qganb']} s vs bare script {r['median_bare']} s (**{r['ratio']}×**); "
             f"without ccache {r['median_qganb_no_ccache']} s ({r['ratio_no_ccache']}×)")
@@ -75,6 +85,7 @@ def _install_overhead(r: dict[str, Any]) -> str:
 
 FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
     "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
+    "notebook_edit_loop": _notebook_edit_loop,
     "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
     "install_overhead": _install_overhead, "rollout_scaling": _rollout_scaling,
 }

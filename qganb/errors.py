@@ -84,10 +84,27 @@ class RecipeError(QganbError):
         self.path = str(path)
         self.line = line
         self.field = field
+        self.what = problem
         where = self.path + (f":{line}" if line else "")
         if field:
             where += f": {field}"
         super().__init__(f"{where}: {problem}", fix)
+
+
+class RecipeProblems(RecipeError):
+    """Several independent problems in one recipe, shown at once: the first is the message (file, line,
+    field and fix as for one problem), `details()` and `problems` list them all."""
+
+    def __init__(self, problems: list[RecipeError]) -> None:
+        first = problems[0]
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more, listed below)" if len(problems) > 1 else ""
+        super().__init__(first.path, first.line, first.field, first.what + more, first.fix or "")
+
+    def details(self) -> str:
+        if len(self.problems) < 2:
+            return ""
+        return "\n".join([f"all {len(self.problems)} problems:"] + [f"  {p}" for p in self.problems])
 
 
 class TreeError(QganbError):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages qganb drives (rpm, git, qemu-ga build deps, libvirt, QEMU, OpenSSH).
+# Installs the Debian packages qganb drives (rpm, git, qemu-ga build deps, libvirt, QEMU, OpenSSH, Chromium).
 # Idempotent: when every package is already installed it only runs dpkg-query and exits.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ packages=(
   openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd
   # the sandbox recipe C runs in on the build host (validate, verify-rpm)
   bubblewrap
+  # the browser the JupyterLab test drives through Playwright (which may not download its own)
+  chromium
 )
 
 missing=()

@@ -75,7 +75,7 @@ class LocalAgent:
                     return
                 except AgentNotConnected:
                     pass
-            time.sleep(0.01)  # qemu-ga is up in milliseconds; validate waits for this on every run
+            time.sleep(0.002)  # qemu-ga is up in milliseconds; validate waits for this on every run
         self.stop()
         raise AgentNotConnected(f"{self.binary} did not answer guest-ping within {self.start_timeout:g} s",
                                 f"see its log at {self.log_path}")

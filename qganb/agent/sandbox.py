@@ -64,6 +64,10 @@ class Sandbox:
         except BaseException as exc:  # re-raised in the caller's thread by wait()
             self._error = exc
 
+    def failed(self) -> bool:
+        """True when preparing the layer has already failed (wait() raises the error)."""
+        return not self._ready.is_alive() and self._error is not None
+
     def wait(self) -> None:
         self._ready.join()
         if self._error is not None:

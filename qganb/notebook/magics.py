@@ -2,10 +2,11 @@
 
     %qga [--domain D [--connect URI] | --socket PATH] COMMAND [JSON-ARGS]
     %qga_commands [--domain D [--connect URI] | --socket PATH]
-    %%qga_recipe [--qemu SERIES | --source TREE] [--save PATH]
+    %%qga_recipe [--qemu SERIES | --source TREE] [--validate [--no-sandbox]] [--save PATH]
     %qga_run [RUN_DIR]
 
-Without --domain or --socket the agent is the testbed guest's, through virsh.
+Without --domain or --socket the agent is the testbed guest's, through virsh. qganb's own errors show
+as their message, fix and details (no traceback); `%tb` shows where they were raised.
 """
 
 from __future__ import annotations
@@ -131,23 +132,46 @@ class QganbMagics(Magics):
 
     @cell_magic
     def qga_recipe(self, line: str, cell: str) -> Any:
-        """%%qga_recipe [--qemu SERIES | --source TREE] [--save PATH]: a recipe in YAML, validated and
-        previewed against a QEMU tree (schema entry, C prototype, diff); --save writes the file."""
+        """%%qga_recipe [--qemu SERIES | --source TREE] [--validate [--no-sandbox]] [--save PATH]: a recipe
+        in YAML, checked against a QEMU tree (default: the 7.2 tree from the fixture sources).
+
+        Without --validate the tree's QAPI generator checks it and the result is a preview (schema
+        entry, C prototype, diff). --validate does what `qganb recipe validate` does: builds qemu-ga
+        with it in a scratch copy of the tree (incrementally after the first run, the build's output
+        streaming meanwhile), runs every verify case against that agent in a bubblewrap sandbox
+        (unconfined with --no-sandbox) and returns a table of the cases; `.report` holds the
+        figures, `.preview` the preview. A C or configure error is raised as qganb's error.
+        --save writes the cell to PATH once it passed what was asked (every case, with --validate).
+        """
+        from qganb.errors import UsageError
         from qganb.recipes.model import parse_recipe
-        from qganb.recipes.preview import preview_recipes
 
         parser = argparse.ArgumentParser(prog="qga_recipe", add_help=False, exit_on_error=False)
         parser.add_argument("--qemu", default="7.2")
         parser.add_argument("--source")
         parser.add_argument("--save")
+        parser.add_argument("--validate", action="store_true")
+        parser.add_argument("--no-sandbox", action="store_true")
         args = _parse(parser, line)
+        if args.rest:
+            raise UsageError(f"%%qga_recipe: unknown arguments {' '.join(args.rest)}",
+                             f"usage: {parser.format_usage().strip()}")
+        if args.no_sandbox and not args.validate:
+            raise UsageError("%%qga_recipe: --no-sandbox only applies with --validate",
+                             "add --validate, or drop --no-sandbox")
         recipe = parse_recipe(cell, Path(args.save or "<%%qga_recipe cell>"))
-        if args.source:
-            tree = Path(args.source)
-        else:
-            from qganb.testbed.source_tree import unpacked_tree
+        from qganb.notebook.recipe_validation import series_tree, validate_cell
 
-            tree = unpacked_tree(args.qemu)
+        tree = Path(args.source) if args.source else series_tree(args.qemu)
+        if args.validate:
+            result = validate_cell(tree, [recipe], sandbox=not args.no_sandbox)
+            if args.save and result.passed:
+                Path(args.save).write_text(cell)
+            elif args.save:
+                result.note = f"not saved to {args.save}: a verify case failed"
+            return result
+        from qganb.recipes.preview import preview_recipes
+
         preview = preview_recipes(tree, [recipe])
         if args.save:
             Path(args.save).write_text(cell)
@@ -156,11 +180,11 @@ class QganbMagics(Magics):
     @line_magic
     def qga_run(self, line: str) -> Table:
         """%qga_run [RUN_DIR]: the stages a run directory holds and its verification result."""
-        from qganb.notebook.support import project_path
+        from qganb.notebook.support import run_path
         from qganb.stages.run_dir import RunDir
         from qganb.stages.verify import recorded_verification
 
-        run = RunDir.existing(project_path(line.strip() or "runs/notebooks"))  # a typo must not make a run
+        run = RunDir.existing(run_path(line.strip() or "runs/notebooks"))  # a typo must not make a run
         record = recorded_verification(run)
         if record is not None:
             return verification_table(record)
@@ -168,5 +192,27 @@ class QganbMagics(Magics):
                      str(run.path))
 
 
+def error_lines(error: QganbError) -> list[str]:
+    """What a notebook shows for one of qganb's errors: the problem, the fix and the details, no traceback."""
+    lines = [f"{type(error).__name__}: {error.problem}"]
+    if error.fix:
+        lines.append(f"fix: {error.fix}")
+    if details := error.details():
+        lines += details.splitlines()
+    lines.append("(%tb shows where in qganb it was raised)")
+    return lines
+
+
+def _show_qganb_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+                      tb_offset: int | None = None) -> None:
+    # IPython's handler for the exception types given to set_custom_exc: it must display the error itself.
+    # The cell still fails (papermill and nbval see the error), but the user reads one message instead of a
+    # traceback through qganb's internals, which says nothing about what to do.
+    assert isinstance(value, QganbError)
+    shell._get_exc_info((etype, value, tb))  # records it as the last error, for %tb and %debug
+    shell._showtraceback(etype, value, error_lines(value))
+
+
 def load(ipython: Any) -> None:
     ipython.register_magics(QganbMagics)
+    ipython.set_custom_exc((QganbError,), _show_qganb_error)

@@ -19,9 +19,20 @@ def project_path(path: str | Path) -> Path:
     return (root / given).resolve()
 
 
+def run_path(run_dir: str | Path) -> Path:
+    """Where a run directory named by a notebook parameter or `%qga_run` lives: an absolute path as given;
+    a relative one inside the runs directory (QGANB_RUNS_DIR, else the checkout's `runs/`), where a leading
+    `runs/` names that directory, so the default `runs/notebooks` follows QGANB_RUNS_DIR too."""
+    given = Path(run_dir).expanduser()
+    if given.is_absolute():
+        return given
+    parts = given.parts[1:] if given.parts[:1] == ("runs",) else given.parts
+    return paths.runs_dir().joinpath(*parts).resolve()
+
+
 def open_run(run_dir: str | Path) -> RunDir:
     """The run directory a stage notebook works in (created when the first stage runs)."""
-    return RunDir(project_path(run_dir))
+    return RunDir(run_path(run_dir))
 
 
 def testbed_srpm() -> str:

@@ -24,10 +24,11 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from qganb.errors import RecipeError
+from qganb.errors import RecipeError, RecipeProblems
 from qganb.recipes import doc_layout
 
 BUILTIN_TYPES = {
@@ -325,18 +326,34 @@ class RecipeModel(_Model):
     # SELinux booleans the command needs under a confined qemu-ga (virt_qemu_ga_t); install reports them.
     selinux_booleans: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _rules(self) -> RecipeModel:
-        for name in self.selinux_booleans:
+    # Field validators, not the model's: they run even when another field is wrong, so every problem shows.
+    @field_validator("selinux_booleans")
+    @classmethod
+    def _selinux_names(cls, names: list[str]) -> list[str]:
+        for name in names:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 raise ValueError(f"SELinux boolean {name!r} is not a boolean name such as virt_qemu_ga_read_nonsecurity_files")
-        if not re.fullmatch(r"[\w.+ -]{1,40}", self.since):
-            raise ValueError(f"`since` must be a short version string such as \"1.0\", not {self.since!r}")
-        if not COMMAND_NAME.fullmatch(self.command):
+        return names
+
+    @field_validator("since")
+    @classmethod
+    def _since_text(cls, since: str) -> str:
+        if not re.fullmatch(r"[\w.+ -]{1,40}", since):
+            raise ValueError(f"`since` must be a short version string such as \"1.0\", not {since!r}")
+        return since
+
+    @field_validator("command")
+    @classmethod
+    def _command_name(cls, command: str) -> str:
+        if not COMMAND_NAME.fullmatch(command):
             raise ValueError(
-                f"command name {self.command!r} is invalid: QGA commands are lower case words joined by '-' "
+                f"command name {command!r} is invalid: QGA commands are lower case words joined by '-' "
                 "and start with 'guest-', e.g. guest-set-watchdog-timeout"
             )
+        return command
+
+    @model_validator(mode="after")
+    def _rules(self) -> RecipeModel:
         defined = {t.name for t in self.all_types}
         if len(defined) != len(self.all_types):
             raise ValueError("two types in this recipe share a name")
@@ -498,28 +515,51 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     try:
         model = RecipeModel.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt key also shows up as a missing one: report the misspelling, which explains both.
-        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        missing = [e["loc"][-1] for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
-        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-        recipe = Recipe(path, RecipeModel.model_construct(), lines)
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
+        raise _all_of(_model_problems(path, lines, exc.errors())) from None
+    recipe = Recipe(path, model, lines)
+    # Independent checks: each reports its own problem, so one pass shows everything to fix.
+    problems: list[RecipeError] = []
+    for check in (_check_markers, _check_docs, _check_clashes, _check_type_references):
+        try:
+            check(recipe)
+        except RecipeError as problem:
+            problems.append(problem)
+    if problems:
+        raise _all_of(problems)
+    return recipe
+
+
+def _all_of(problems: list[RecipeError]) -> RecipeError:
+    """One problem as itself; several as one error that lists them all."""
+    return problems[0] if len(problems) == 1 else RecipeProblems(problems)
+
+
+def _model_problems(path: Path, lines: dict[tuple[str | int, ...], int], errors: list[Any]) -> list[RecipeError]:
+    """Every schema error of a recipe as its own RecipeError, a misspelt key first (it also explains the
+    `missing` error of the key it was meant to be, which is then not repeated)."""
+    recipe = Recipe(path, RecipeModel.model_construct(), lines)
+    misspelt = [e for e in errors if e["type"] == "extra_forbidden"]
+    problems: list[RecipeError] = []
+    explained: set[tuple[Any, ...]] = set()
+    for error in misspelt + [e for e in errors if e["type"] != "extra_forbidden"]:
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            if tuple(error["loc"]) in explained:
+                continue
             message, fix = f"`{loc[-1]}` is missing", f"add it; {GUIDE}"
-        elif first["type"] == "extra_forbidden":
+        elif error["type"] == "extra_forbidden":
+            parent = tuple(error["loc"][:-1])
+            missing = [e["loc"][-1] for e in errors if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]
             close = difflib.get_close_matches(str(loc[-1]), [str(m) for m in missing], n=1)
+            if close:
+                explained.add(parent + (close[0],))
             message = f"unknown field `{loc[-1]}`"
             fix = f"did you mean `{close[0]}`?" if close else f"check its spelling; {GUIDE}"
         else:
             fix = GUIDE
-        raise recipe.error(message, fix, *loc) from None
-    recipe = Recipe(path, model, lines)
-    _check_markers(recipe)
-    _check_docs(recipe)
-    _check_clashes(recipe)
-    _check_type_references(recipe)
-    return recipe
+        problems.append(recipe.error(message, fix, *loc))
+    return problems
 
 
 def _docs(model: RecipeModel) -> list[tuple[tuple[str | int, ...], str, list[tuple[str, str]], bool]]:
@@ -650,11 +690,22 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def load_recipes(paths: Sequence[str | Path]) -> list[Recipe]:
-    recipes = [load_recipe(p) for p in paths]
+    """Every recipe, or one error listing the problems of all of them (files are independent)."""
+    recipes: list[Recipe] = []
+    problems: list[RecipeError] = []
+    for path in paths:
+        try:
+            recipes.append(load_recipe(path))
+        except RecipeProblems as exc:
+            problems += exc.problems
+        except RecipeError as exc:
+            problems.append(exc)
     seen: dict[str, Path] = {}
     for r in recipes:
         if r.command in seen:
-            raise r.error(f"{r.command!r} is also declared by {seen[r.command]}",
-                          "give each recipe its own command name", "command")
+            problems.append(r.error(f"{r.command!r} is also declared by {seen[r.command]}",
+                                    "give each recipe its own command name", "command"))
         seen[r.command] = r.path
+    if problems:
+        raise _all_of(problems)
     return recipes

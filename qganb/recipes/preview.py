@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qganb.recipes import schema as qapi_schema
 from qganb.recipes.model import Recipe
-from qganb.recipes.plan import plan_edits
+from qganb.recipes.plan import EditPlan, plan_edits
 from qganb.recipes.qemu_tree import SCHEMA, QemuTree
 
 
@@ -52,8 +52,13 @@ def render_diff_html(diff: str) -> str:
 
 
 def preview_recipes(tree_root: str | Path, recipes: list[Recipe]) -> RecipePreview:
-    tree = QemuTree(tree_root)
-    plan = plan_edits(tree, recipes)
+    return preview_of_plan(plan_edits(QemuTree(tree_root), recipes))
+
+
+def preview_of_plan(plan: EditPlan) -> RecipePreview:
+    """The preview of a plan already computed (validate keeps the one it applied)."""
+    tree = plan.tree
+    recipes = [a.recipe for a in plan.applied]
     entries = {r.command: qapi_schema.render_block(r, tree).text for r in recipes}
     protos = {a.recipe.command: a.prototype.declaration for a in plan.applied}
     needing = [r.command for r in recipes if r.model.returns is not None and r.model.returns.needs_pragma]

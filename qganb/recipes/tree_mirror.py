@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from qganb.errors import CommandFailed
 
@@ -45,6 +46,14 @@ class TreeListing:
             return self._out.read()
 
 
+class Listing(Protocol):
+    """What mirror_tree needs of a listing: a TreeListing, or one a kernel kept (see kept_listing)."""
+
+    source: Path
+
+    def raw(self) -> bytes: ...
+
+
 def _entries(raw: bytes) -> dict[str, Entry]:
     listing: dict[str, Entry] = {}
     for record in raw.decode("utf-8", errors="surrogateescape").split("\0"):
@@ -55,7 +64,7 @@ def _entries(raw: bytes) -> dict[str, Entry]:
 
 
 def mirror_tree(source: Path, target: Path, skip: set[str], manifest: Path | None = None,
-                listing: TreeListing | None = None) -> int:
+                listing: Listing | None = None) -> int:
     """Copy files that are new or changed (type, size, mtime, link target) since the last mirror
     from source to target, except the `skip` paths; return how many were copied."""
     manifest = manifest or target.with_name(target.name + ".mirror")

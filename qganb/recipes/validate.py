@@ -7,9 +7,12 @@ recipe only the edited files are rewritten, so the rebuild is incremental.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from qganb.recipes.model import Recipe
 from qganb.recipes.plan import EditPlan, plan_edits
 from qganb.recipes.qemu_tree import QemuTree
 from qganb.recipes.qga_build import QgaBuild, compiler_messages
-from qganb.recipes.tree_mirror import TreeListing, mirror_tree
+from qganb.recipes.tree_mirror import Listing, mirror_tree
 
 
 @dataclass
@@ -37,6 +40,10 @@ class ValidationReport:
     binary: Path | None = None
     cases: list[CaseResult] = field(default_factory=list)
     sandbox: str = UNSANDBOXED  # how the agent ran: said on every run
+    # Wall time of each step (plan, mirror, build, cases), for finding where an edit loop's time goes.
+    seconds: dict[str, float] = field(default_factory=dict)
+    # What was applied to the scratch copy: a preview of it needs no second run of the generator.
+    plan: EditPlan | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -56,6 +63,20 @@ class ValidationReport:
 def workspace_for(tree: QemuTree) -> Path:
     key = hashlib.sha256(str(tree.root).encode()).hexdigest()[:16]
     return paths.cache_dir() / "validate" / f"qemu-{tree.version_text}-{key}"
+
+
+@contextlib.contextmanager
+def workspace_lock(workspace: Path) -> Iterator[None]:
+    """One validate at a time per workspace: a terminal's `qganb recipe validate` and a notebook's
+    `%%qga_recipe --validate` on the same tree would otherwise write the same scratch copy and
+    build directory at once. Waits for the other one to finish."""
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    with open(workspace.with_name(workspace.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -97,32 +118,53 @@ def _unresolved_in_recipes(output: str, plan: EditPlan) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+class SandboxLayers:
+    """Where validate's sandbox layers come from and where they go: a new layer per recipe, prepared
+    while the build runs, removed before the report is returned. A kernel hands out layers made
+    ahead and removes them afterwards (qganb.notebook.recipe_validation)."""
+
+    def new(self) -> Sandbox:
+        return Sandbox()
+
+    def done(self, layers: list[Sandbox]) -> None:
+        for layer in layers:
+            layer.remove()
+
+
 def validate_recipes(tree_root: str | Path, recipes: list[Recipe], on_line: LineSink | None = None,
-                     listing: TreeListing | None = None, sandbox: bool = True) -> ValidationReport:
+                     listing: Listing | None = None, sandbox: bool = True,
+                     layers: SandboxLayers | None = None) -> ValidationReport:
     """Apply in a scratch copy, run the tree's QAPI generator, build qemu-ga, and run every verify case,
     the agent in a throwaway sandbox (one per recipe) unless `sandbox` is False.
 
-    `listing`: the tree's listing, when the caller started it early (see tree_mirror)."""
+    `listing`: the tree's listing, when the caller started it early or kept it (see tree_mirror,
+    kept_listing); `layers`: where the sandbox layers come from (see SandboxLayers)."""
     tree = QemuTree(tree_root)
+    started = time.monotonic()
     plan = plan_edits(tree, recipes)  # raises with the recipe's file and line on QAPI errors
-    report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes])
-    # Each layer is prepared while the build runs.
-    layers = [Sandbox() for _ in plan.applied] if sandbox else []
+    report = ValidationReport(str(tree.root), tree.version_text, [r.command for r in recipes], plan=plan)
+    report.seconds["plan"] = time.monotonic() - started
+    supply = layers or SandboxLayers()
+    made: list[Sandbox] = []
     try:
-        _build_and_run(tree, plan, report, layers, on_line, listing)
+        for _ in plan.applied if sandbox else []:
+            made.append(supply.new())  # each is prepared while the build runs
+        with workspace_lock(workspace_for(tree)):
+            _build_and_run(tree, plan, report, made, on_line, listing)
     finally:
-        for layer in layers:
-            layer.remove()
+        supply.done(made)
     return report
 
 
 def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, layers: list[Sandbox],
-                   on_line: LineSink | None, listing: TreeListing | None) -> None:
+                   on_line: LineSink | None, listing: Listing | None) -> None:
     workspace = workspace_for(tree)
     source = workspace / "src"
+    start = time.monotonic()
     mirror_tree(tree.root, source, skip=set(plan.files), listing=listing)
     for rel, text in plan.files.items():
         _write_if_changed(source / rel, text)
+    report.seconds["mirror"] = time.monotonic() - start
     build = QgaBuild(QemuTree(source), workspace / "build")
     start = time.monotonic()
     try:
@@ -151,7 +193,7 @@ def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, lay
             + "\n  ".join(mapped or raw),
             fix,
         ) from exc
-    report.build_seconds = time.monotonic() - start
+    report.build_seconds = report.seconds["build"] = time.monotonic() - start
     report.compiled = result.compiled
     report.binary = result.binary
     warnings = _map_diagnostics(build.last_output, plan, "warning")
@@ -162,8 +204,10 @@ def _build_and_run(tree: QemuTree, plan: EditPlan, report: ValidationReport, lay
 
     if layers:
         report.sandbox = DESCRIPTION
+    start = time.monotonic()
     for index, applied in enumerate(plan.applied):
         report.cases += run_cases_on(applied.recipe, result.binary, layers[index] if layers else None)
+    report.seconds["cases"] = time.monotonic() - start
 
 
 def run_cases_on(recipe: Recipe, binary: Path, sandbox: Sandbox | None) -> list[CaseResult]:

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "qganb"
 # Lowest floor first. Rooms on one floor do not import each other.
 FLOORS: list[set[str]] = [
     {"errors"},
-    {"paths", "digests"},
+    {"paths", "digests", "tree_watch"},
     {"process"},
     {"download"},
     {"rpm", "agent"},
