@@ -66,7 +66,9 @@ def _runner_overheads(r: dict[str, Any]) -> str:
 
 def _demo_stages(r: dict[str, Any]) -> str:
     stages = ", ".join(f"{k} {v}" for k, v in r["stage_seconds"].items())
-    return f"`make demo` {r['demo_total_seconds']} s: {stages} s"
+    guest = (f"guest up {r['testbed_up_seconds']} s beside the stages" if r.get("testbed_up_beside_stages")
+             else f"guest up {r['testbed_up_seconds']} s before the stages")
+    return f"`make demo` {r['demo_total_seconds']} s: fixture {r['fixture_seconds']} s, {guest}; {stages} s"
 
 
 def _rollout_scaling(r: dict[str, Any]) -> str:

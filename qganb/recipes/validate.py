@@ -8,7 +8,6 @@ recipe only the edited files are rewritten, so the rebuild is incremental.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import re
 import time
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.agent.local import LocalAgent
 from qganb.agent.sandbox import DESCRIPTION, UNSANDBOXED, Sandbox
 from qganb.errors import AgentNotConnected, BuildSystemFailed, CommandFailed, ValidationFailed
@@ -70,13 +69,8 @@ def workspace_lock(workspace: Path) -> Iterator[None]:
     """One validate at a time per workspace: a terminal's `qganb recipe validate` and a notebook's
     `%%qga_recipe --validate` on the same tree would otherwise write the same scratch copy and
     build directory at once. Waits for the other one to finish."""
-    workspace.parent.mkdir(parents=True, exist_ok=True)
-    with open(workspace.with_name(workspace.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock.held(workspace.with_name(workspace.name + ".lock")):
+        yield
 
 
 def _write_if_changed(path: Path, text: str) -> None:

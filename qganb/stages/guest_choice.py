@@ -51,7 +51,7 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
         stock = ""
     start = testbed.stock_rpm(existing_stock(stock), on_line) if stock else None
     if start_testbed or start is not None:
-        testbed.up()
+        testbed.up(on_line)  # waits for a boot another process has begun (make demo's) and reuses it
     if start is not None:
         testbed.start_from(start, on_line)
     # The testbed's rpm database is empty (a Debian guest), so packages go in without dependency

@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.digests import sha256_of
 from qganb.errors import TestbedError
 from qganb.agent.transport import wait_for_agent
@@ -178,6 +178,16 @@ def stock_rpm(source: Path, on_line: LineSink | None = None) -> Path:
     final = testbed_dir() / f"stock-{sha256_of(source)[:16]}"
     if (cached := cached_stock_rpm(source)) is not None:
         return cached
+    # `make demo` boots the guest (which may rebuild this) while its install stage asks for it too:
+    # the second one waits for the first one's build instead of compiling it again.
+    with file_lock.held(final.with_name(final.name + ".lock"), on_wait=on_line,
+                        what=f"the stock rebuild of {source.name}"):
+        if (cached := cached_stock_rpm(source)) is not None:
+            return cached
+        return _rebuild_stock(source, final, on_line)
+
+
+def _rebuild_stock(source: Path, final: Path, on_line: LineSink | None) -> Path:
     shutil.rmtree(final, ignore_errors=True)  # made before builds kept their log
     scratch = Path(tempfile.mkdtemp(prefix=".stock-", dir=testbed_dir()))
     try:
@@ -452,11 +462,16 @@ def up(on_line: LineSink | None = None, timeout: float = 300.0, variant: str = "
     if stock is not None and variant != "default":
         raise TestbedError(f"--stock applies to the default guest, not the {variant} one",
                            f"the {variant} guest takes its agent from its own repository: leave --stock out")
-    timings = _boot(on_line, timeout, variant)
-    if stock is not None:
-        began = time.monotonic()
-        changed = start_from(stock_rpm(stock, on_line), on_line)
-        timings["stock"] = time.monotonic() - began if changed else 0.0
+    chosen = variant_named(variant)
+    # One boot at a time per guest: `make demo` boots it beside the run's first stages, and the install
+    # stage's own `up` then waits for that boot and finds the guest answering.
+    with file_lock.held(chosen.home / "up.lock", on_wait=on_line,
+                        what=f"another `qganb testbed up` of the {chosen.name} guest"):
+        timings = _boot(on_line, timeout, variant)
+        if stock is not None:
+            began = time.monotonic()
+            changed = start_from(stock_rpm(stock, on_line), on_line)
+            timings["stock"] = time.monotonic() - began if changed else 0.0
     return timings
 
 

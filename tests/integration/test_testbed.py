@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,13 +59,42 @@ def test_cli_status_reports_the_running_guest(testbed_guest) -> None:
     assert done.returncode == 0 and "running; agent answers guest-ping" in done.stdout
 
 
-def test_down_leaves_nothing_running(testbed_guest) -> None:
+def _held_by_another_process(lock: Path) -> bool:
+    with open(lock, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
+
+
+def test_down_leaves_nothing_running_and_two_ups_share_one_boot(testbed_guest) -> None:
     guest.down()
     assert libvirt_host.domain_state(guest.DOMAIN) is None
     running = subprocess.run(["pgrep", "-f", f"guest={guest.DOMAIN}"], capture_output=True, text=True)
     assert running.stdout == ""
     assert not (guest.testbed_dir() / "run").exists()
-    guest.up()  # the session's other testbed tests need it running again
+    # The session's other tests need the guest again: boot it as `make demo` does, `qganb testbed up` in
+    # the background and a second `up` (the install stage's) beside it, which must wait and reuse it.
+    cli = subprocess.Popen([sys.executable, "-m", "qganb", "testbed", "up"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        lock = guest.testbed_dir() / "up.lock"
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and _held_by_another_process(lock)):
+            assert cli.poll() is None and time.monotonic() < deadline, "the CLI's up never took the lock"
+            time.sleep(0.05)
+        said: list[str] = []
+        timings = guest.up(on_line=said.append)
+        output, _ = cli.communicate(timeout=300)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, output
+    assert said[:1] == [f"waiting for another `qganb testbed up` of the default guest (pid {cli.pid}) to finish"]
+    assert timings["boot"] == 0.0, "the second up booted the guest again instead of reusing the first one's boot"
+    assert libvirt_host.agent_ping(guest.DOMAIN)
 
 
 def test_the_disks_holding_the_guests_host_key_are_owner_only(testbed_guest) -> None:

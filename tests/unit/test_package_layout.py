@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "qganb"
 # Lowest floor first. Rooms on one floor do not import each other.
 FLOORS: list[set[str]] = [
     {"errors"},
-    {"paths", "digests", "tree_watch"},
+    {"paths", "digests", "tree_watch", "file_lock"},
     {"process"},
     {"download"},
     {"rpm", "agent"},
