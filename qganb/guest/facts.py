@@ -1,11 +1,12 @@
 """What is true on a guest before an install, read over SSH and changing nothing: the installed
-package, the installer, the agent's unit and configuration, SELinux. Each fact is one small
-function (as testinfra's modules are); `gather_facts` asks them all at once."""
+package, the installer, the agent's unit and configuration, SELinux, another install running.
+`gather_facts` reads them all in one session (facts-probe.sh) and parses each read apart; the
+single reads (`installed_package`, `installer`) serve the other callers."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qganb.errors import InstallError
 from qganb.guest.agent_config import AgentConfig, parse_unit
@@ -18,6 +19,7 @@ from qganb.rpm.query import (
 )
 
 INSTALL_LOCK = "/run/qganb-install.lock"  # kept in step with install-transaction.sh
+PROBE = Path(__file__).with_name("facts-probe.sh")
 # The booleans that decide what a confined qemu-ga (virt_qemu_ga_t) may do beyond its defaults.
 AGENT_BOOLEANS = ("virt_qemu_ga_read_nonsecurity_files", "virt_qemu_ga_run_unconfined", "virt_qemu_ga_manage_ssh")
 
@@ -50,14 +52,18 @@ class GuestFacts:
     install_running: str | None = None  # the state directory of an install holding the guest's lock
 
 
+def _rpm_answer(ssh: GuestShell, returncode: int, stdout: str) -> str | None:
+    if returncode == 127:
+        raise InstallError(f"{ssh.target} has no `rpm` command", "install RPMs only on RPM-based guests")
+    if returncode != 0 or not stdout.strip():
+        return None
+    return stdout.strip().splitlines()[-1]
+
+
 def _rpm_query(ssh: GuestShell, name: str, query_format: str) -> str | None:
     # As root: the rpm database is not readable by other users everywhere (Debian keeps it per user).
     done = ssh.run(installed_query_argv(name, query_format), as_root=True, check=False)
-    if done.returncode == 127:
-        raise InstallError(f"{ssh.target} has no `rpm` command", "install RPMs only on RPM-based guests")
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip().splitlines()[-1]
+    return _rpm_answer(ssh, done.returncode, done.stdout)
 
 
 def installed_package(ssh: GuestShell, name: str) -> Nevra | None:
@@ -65,29 +71,9 @@ def installed_package(ssh: GuestShell, name: str) -> Nevra | None:
     return Nevra.parse_query(line, origin=f"guest {ssh.target}") if line is not None else None
 
 
-def installed_build(ssh: GuestShell, name: str) -> tuple[Nevra | None, str | None]:
-    """The installed package and its header digest, in one query (each rpm start costs ~0.4 s on a
-    small emulated guest)."""
-    line = _rpm_query(ssh, name, NEVRA_QUERY.removesuffix("\n") + "\t" + HEADER_DIGEST_QUERY)
-    if line is None:
-        return None, None
-    nevra, _, digest = line.rpartition("\t")
-    return Nevra.parse_query(nevra, origin=f"guest {ssh.target}"), digest.strip() or None
-
-
 def installed_header_digest(ssh: GuestShell, name: str) -> str | None:
     """Tells the build the guest runs apart from another with the same NEVRA."""
     return _rpm_query(ssh, name, HEADER_DIGEST_QUERY)
-
-
-def running_install(ssh: GuestShell) -> str | None:
-    """The state directory of an install transaction that holds the guest's lock, if one does."""
-    done = ssh.run(["readlink", INSTALL_LOCK], as_root=True, check=False)
-    holder = done.stdout.strip()
-    if done.returncode != 0 or not holder:
-        return None
-    alive = ssh.run(["test", "-d", holder], as_root=True, check=False).returncode == 0
-    return holder if alive else None  # a lock whose state is gone is stale: the next install takes it
 
 
 def installer(ssh: GuestShell, wanted: str) -> str:
@@ -99,12 +85,12 @@ def installer(ssh: GuestShell, wanted: str) -> str:
     return "rpm"
 
 
-def agent_config(ssh: GuestShell, service: str) -> AgentConfig:
-    unit = ssh.run(["systemctl", "cat", service], check=False)
+def _agent_config(ssh: GuestShell, unit: Answer) -> AgentConfig:
     if unit.returncode != 0:
         return AgentConfig(None)
     exec_start, files = parse_unit(unit.stdout)
     config = AgentConfig(exec_start)
+    # The unit names these files: read after the probe, which cannot know them.
     for path in files:
         done = ssh.run(["cat", path], as_root=True, check=False)
         if done.returncode == 0:
@@ -112,29 +98,65 @@ def agent_config(ssh: GuestShell, service: str) -> AgentConfig:
     return config
 
 
-def selinux(ssh: GuestShell, needed: list[str]) -> SelinuxReport:
-    done = ssh.run(["getenforce"], check=False)
-    if done.returncode != 0:
+def _selinux(answers: dict[str, Answer], booleans: list[str], needed: list[str]) -> SelinuxReport:
+    mode = answers.get("getenforce", Answer(127, ""))
+    if mode.returncode != 0:
         return SelinuxReport("absent")
-    report = SelinuxReport(done.stdout.strip() or "unknown", needed=sorted(set(needed)))
+    report = SelinuxReport(mode.stdout.strip() or "unknown", needed=sorted(set(needed)))
     if report.mode in ("Enforcing", "Permissive"):
-        for name in dict.fromkeys([*AGENT_BOOLEANS, *needed]):
-            answer = ssh.run(["getsebool", name], check=False)
-            report.booleans[name] = answer.stdout.strip().rsplit(" ", 1)[-1] if answer.succeeded else "unknown"
+        for name in booleans:
+            answer = answers.get(f"getsebool:{name}", Answer(1, ""))
+            report.booleans[name] = answer.stdout.strip().rsplit(" ", 1)[-1] if answer.returncode == 0 else "unknown"
     return report
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One read of the probe: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+
+
+FACT_MARK = "@@qganb-fact "
+
+
+def parse_probe(text: str) -> dict[str, Answer]:
+    """The sections of facts-probe.sh's output, by name."""
+    answers: dict[str, Answer] = {}
+    name = ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith(FACT_MARK):
+            name, _, code = line[len(FACT_MARK):].strip().rpartition(" ")
+            answers[name] = Answer(int(code), "")
+        elif name:
+            answers[name] = Answer(answers[name].returncode, answers[name].stdout + line)
+    return answers
 
 
 def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, service: str,
                  selinux_booleans: list[str]) -> GuestFacts:
-    """Every fact at once. They are independent reads sharing the one multiplexed connection, each
-    a round trip to the guest; results are taken in a fixed order, so the first failing read is
-    always the same one."""
-    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="qganb-facts") as pool:
-        running = pool.submit(running_install, ssh)
-        installed = pool.submit(installed_build, ssh, package)
-        chosen = pool.submit(installer, ssh, wanted_installer)
-        config = pool.submit(agent_config, ssh, service)
-        context = pool.submit(selinux, ssh, selinux_booleans)
-        nevra, digest = installed.result()
-        return GuestFacts(nevra, chosen.result(), config.result(), context.result(), installed_digest=digest,
-                          install_running=running.result())
+    """Every fact, read by facts-probe.sh in one session as root, then the agent's EnvironmentFiles
+    that its unit names."""
+    booleans = list(dict.fromkeys([*AGENT_BOOLEANS, *selinux_booleans]))
+    query = installed_query_argv(package, NEVRA_QUERY.removesuffix("\n") + "\t" + HEADER_DIGEST_QUERY)
+    done = ssh.run(["sh", "-s", "--", INSTALL_LOCK, service, wanted_installer, str(len(booleans)), *booleans,
+                    *query], as_root=True, check=False, input_text=PROBE.read_text(encoding="utf-8"))
+    answers = parse_probe(done.stdout)
+    if done.returncode != 0 or "rpm" not in answers:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise InstallError(f"reading the facts of {ssh.target} failed (exit {done.returncode}): "
+                           f"{lines[-1] if lines else 'no message'}",
+                           "check that the guest has a POSIX `sh` and that the connection stays up")
+    line = _rpm_answer(ssh, answers["rpm"].returncode, answers["rpm"].stdout)
+    nevra, digest = None, None
+    if line is not None:
+        text, _, found = line.rpartition("\t")
+        nevra, digest = Nevra.parse_query(text, origin=f"guest {ssh.target}"), found.strip() or None
+    holder = answers.get("lock", Answer(1, "")).stdout.strip()
+    # A lock whose state directory is gone is stale: the next install takes it.
+    running = holder if holder and answers.get("lock-alive", Answer(1, "")).returncode == 0 else None
+    chosen = answers.get("installer", Answer(0, "rpm")).stdout.strip() or "rpm"
+    return GuestFacts(nevra, chosen, _agent_config(ssh, answers.get("unit", Answer(1, ""))),
+                      _selinux(answers, booleans, selinux_booleans), installed_digest=digest,
+                      install_running=running)

@@ -123,6 +123,22 @@ def test_an_agent_that_exits_at_start_is_rolled_back(stock_guest, tmp_path: Path
     assert installed_agent() == stock_guest
 
 
+# The real agent answers, but the unit's main process exits 0.7 s after it started: inside the
+# one-second window that `confirm` checks after libvirt saw an answer.
+SHORT_LIVED_QGA = ("#!/bin/sh\n# qganb fault test: the agent answers for a moment, then its unit's main process exits\n"
+                   "/usr/libexec/qemu-ga-real \"$@\" &\nsleep 0.7\nexit 1\n")
+
+
+def test_an_agent_that_answers_then_dies_within_the_window_is_rolled_back(stock_guest, tmp_path: Path) -> None:
+    short_lived = repackaged_agent_rpm(guest.stock_agent_rpm(), tmp_path, release_suffix=".shortlived1",
+                                       qemu_ga=SHORT_LIVED_QGA, keep_real_agent=True)
+    with SshClient(guest.ssh_target()) as ssh, pytest.raises(InstallRolledBack) as failure:
+        install_rpm(ssh, short_lived, domain=guest.DOMAIN, options=options(agent_timeout=30), say=lambda _: None)
+    assert f"the previous package {stock_guest} is back; its agent answers guest-ping" in str(failure.value)
+    assert installed_agent() == stock_guest
+    assert nothing_left_on_the_guest()
+
+
 def test_a_blocking_line_is_shown_and_changed_only_when_asked(stock_guest, patched_run) -> None:
     original = on_testbed(["cat", SYSCONFIG]).stdout
     blocking = next(line for line in original.splitlines() if line.startswith("BLACKLIST_RPC="))
