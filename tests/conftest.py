@@ -4,7 +4,6 @@ source packages; the upstream 2.12.0 tarball from ../shared/fixtures)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.process import run
 from qganb.testbed import qemu_source
 from qganb.testbed.source_origin import orig_tarball
@@ -94,8 +93,10 @@ def git_reset(tree: Path) -> None:
 
 # The dnf guest's image build (debootstrap, minutes, mostly I/O) runs beside the other tests: it starts
 # once the default guest is up (every cache it reads exists by then), in its own process so that
-# tests that point QGANB_CACHE_DIR elsewhere cannot move it, and the dnf tests (run last) wait for it.
+# tests that point QGANB_CACHE_DIR elsewhere cannot move it. The dnf tests' `up` waits for it on the
+# image's lock (from another worker) or here (from this one).
 _DNF_IMAGE: list[subprocess.Popen[bytes]] = []
+_DNF_TESTS_SELECTED = False  # set at collection: without dnf tests there is no dnf image to build
 DNF_IMAGE_LOG = Path(tempfile.gettempdir()) / "qganb-tests-dnf-image.log"
 
 
@@ -114,9 +115,46 @@ def wait_for_the_dnf_image() -> None:
         process.wait()
 
 
+# The suite runs in two pytest-xdist workers (`--dist loadgroup`). Tests that share one guest, or one
+# costly session fixture, form a group that a single worker runs in order; the rest are spread.
+GUEST, FLEET, TREES, DNF = "guest", "fleet", "trees", "dnf"
+# The default guest (domain qganb-testbed) takes one test at a time, and the notebooks share
+# runs/notebooks in file order (07 and 08 install on that guest).
+_GUEST_FIXTURES = {"testbed_guest", "stock_testbed"}
+# The fleet's three guests and the tests that read its inventory.
+_FLEET_MODULES = {"test_fleet_rollout.py", "test_fleet_testbed.py", "test_rollout_stage.py"}
+# Unpacked trees and their validate builds: one set in one worker, not one per worker.
+_TREE_FIXTURES = {"qemu_trees", "validated", "clean_tree"}
+# Queue order: the longest chains first, so that they start at once and the single tests fill in.
+_GROUP_ORDER = [GUEST, TREES, FLEET, DNF]
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The xdist group `item` must run in, or None when any worker may run it."""
+    path = Path(item.nodeid.partition("::")[0])
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("dnf_guest") is not None:
+        return DNF
+    if path.name in _FLEET_MODULES:
+        return FLEET
+    if path.suffix == ".ipynb" or fixtures & _GUEST_FIXTURES:
+        return GUEST
+    if fixtures & _TREE_FIXTURES:
+        return TREES
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The dnf guest's tests last, so its image builds while the others run."""
-    items.sort(key=lambda item: item.get_closest_marker("dnf_guest") is not None)
+    """Each test's group as an xdist_group mark, and the groups first in _GROUP_ORDER (xdist runs
+    with --no-loadscope-reorder, so this is the order work is handed out); within a group, and for
+    the single tests, the collection's order is kept."""
+    rank = {group: i for i, group in enumerate(_GROUP_ORDER)}
+    for item in items:
+        group = group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: rank.get(group_of(item) or "", len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -125,13 +163,12 @@ def testbed_guest():
     from qganb.testbed import guest
 
     timings = guest.up()
-    _start_dnf_image_build()
+    if _DNF_TESTS_SELECTED:
+        _start_dnf_image_build()
     yield guest.current_image(), timings
     guest.down()
-    for process in _DNF_IMAGE:
-        if process.poll() is None:  # the dnf tests did not run: stop the build, which cleans up after itself
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=120)
+    # The dnf tests may be waiting for this build in the other worker: let it finish.
+    wait_for_the_dnf_image()
 
 
 @pytest.fixture(scope="session")
@@ -159,11 +196,16 @@ def patched_run(tmp_path_factory: pytest.TempPathFactory):
     from qganb.testbed import guest
     from qganb.testbed.fixture_srpm import build_fixture_srpm
 
-    fixture = build_fixture_srpm(*guest.STOCK_FIXTURE)
-    run_dir = RunDir(tmp_path_factory.mktemp("patched-run"))
-    root = Path(__file__).resolve().parents[1]
-    run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
-                  say=lambda line: None)
+    # Up to three workers (the default guest's, the fleet's, the dnf guest's) need this run: they
+    # build it one at a time, so that the later ones find the first one's objects in the compiler
+    # cache instead of compiling the same tree side by side.
+    shared = tmp_path_factory.getbasetemp().parent
+    with file_lock.held(shared / "qganb-patched-run.lock"):
+        fixture = build_fixture_srpm(*guest.STOCK_FIXTURE)
+        run_dir = RunDir(tmp_path_factory.mktemp("patched-run"))
+        root = Path(__file__).resolve().parents[1]
+        run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
+                      say=lambda line: None)
     return run_dir
 
 
@@ -174,3 +216,9 @@ def stock_testbed(testbed_guest):
 
     put_stock_agent_back()
     return testbed_guest
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After -m/-k deselection: whether the dnf guest's tests are in this session."""
+    global _DNF_TESTS_SELECTED
+    _DNF_TESTS_SELECTED = any(item.get_closest_marker("dnf_guest") is not None for item in session.items)
