@@ -9,6 +9,31 @@ from pathlib import Path
 import pytest
 
 _was_running: bool | None = None
+_groups_file: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In pytest-xdist's controller: name the file the workers write the test groups to."""
+    global _groups_file
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.xdist_groups import name_groups_file
+
+        _groups_file = name_groups_file()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _groups_file is not None:
+        _groups_file.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup`: the groups of tests/xdist_groups.py, which work with pytest 9.2."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import make_scheduler
+
+    return make_scheduler(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

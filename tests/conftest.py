@@ -15,6 +15,7 @@ from qganb import file_lock, paths
 from qganb.process import run
 from qganb.testbed import qemu_source
 from qganb.testbed.source_origin import orig_tarball
+from tests.xdist_groups import assign
 
 SERIES = ["2.12", "5.2", "7.2", "10.0"]
 
@@ -115,46 +116,10 @@ def wait_for_the_dnf_image() -> None:
         process.wait()
 
 
-# The suite runs in two pytest-xdist workers (`--dist loadgroup`). Tests that share one guest, or one
-# costly session fixture, form a group that a single worker runs in order; the rest are spread.
-GUEST, FLEET, TREES, DNF = "guest", "fleet", "trees", "dnf"
-# The default guest (domain qganb-testbed) takes one test at a time, and the notebooks share
-# runs/notebooks in file order (07 and 08 install on that guest).
-_GUEST_FIXTURES = {"testbed_guest", "stock_testbed"}
-# The fleet's three guests and the tests that read its inventory.
-_FLEET_MODULES = {"test_fleet_rollout.py", "test_fleet_testbed.py", "test_rollout_stage.py"}
-# Unpacked trees and their validate builds: one set in one worker, not one per worker.
-_TREE_FIXTURES = {"qemu_trees", "validated", "clean_tree"}
-# Queue order: the longest chains first, so that they start at once and the single tests fill in.
-_GROUP_ORDER = [GUEST, TREES, FLEET, DNF]
-
-
-def group_of(item: pytest.Item) -> str | None:
-    """The xdist group `item` must run in, or None when any worker may run it."""
-    path = Path(item.nodeid.partition("::")[0])
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if item.get_closest_marker("dnf_guest") is not None:
-        return DNF
-    if path.name in _FLEET_MODULES:
-        return FLEET
-    if path.suffix == ".ipynb" or fixtures & _GUEST_FIXTURES:
-        return GUEST
-    if fixtures & _TREE_FIXTURES:
-        return TREES
-    return None
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's group as an xdist_group mark, and the groups first in _GROUP_ORDER (xdist runs
-    with --no-loadscope-reorder, so this is the order work is handed out); within a group, and for
-    the single tests, the collection's order is kept."""
-    rank = {group: i for i, group in enumerate(_GROUP_ORDER)}
-    for item in items:
-        group = group_of(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: rank.get(group_of(item) or "", len(rank)))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Which worker runs which test: see tests/xdist_groups.py."""
+    assign(config, items)
 
 
 @pytest.fixture(scope="session")

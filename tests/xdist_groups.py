@@ -1,0 +1,93 @@
+"""Which pytest-xdist worker runs which test.
+
+The suite runs in two workers. Tests that share one guest, or one costly session fixture, form a group
+that a single worker runs in order; the rest go to whichever worker is free. xdist's own
+`--dist loadgroup` marks a group by appending `@group` to each nodeid, which pytest 9.2's read-only
+node ids no longer allow, so the groups travel another way: each worker writes the group of every
+test it collected to a file the controller named (GROUPS_FILE_VARIABLE), and the controller's
+scheduler reads it when the collections are in. The xdist_group marks are still set, so an xdist
+whose own suffix works groups the same tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+GROUPS_FILE_VARIABLE = "QGANB_TEST_GROUPS_FILE"
+GUEST, FLEET, TREES, DNF = "guest", "fleet", "trees", "dnf"
+# The default guest (domain qganb-testbed) takes one test at a time, and the notebooks share
+# runs/notebooks in file order (07 and 08 install on that guest).
+_GUEST_FIXTURES = {"testbed_guest", "stock_testbed"}
+# The fleet's three guests and the tests that read its inventory.
+_FLEET_MODULES = {"test_fleet_rollout.py", "test_fleet_testbed.py", "test_rollout_stage.py"}
+# Unpacked trees and their validate builds: one set in one worker, not one per worker.
+_TREE_FIXTURES = {"qemu_trees", "validated", "clean_tree"}
+# Queue order: the longest chains first, so that they start at once and the single tests fill in.
+GROUP_ORDER = [GUEST, TREES, FLEET, DNF]
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The group `item` must run in, or None when any worker may run it."""
+    path = Path(item.nodeid.partition("::")[0])
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("dnf_guest") is not None:
+        return DNF
+    if path.name in _FLEET_MODULES:
+        return FLEET
+    if path.suffix == ".ipynb" or fixtures & _GUEST_FIXTURES:
+        return GUEST
+    if fixtures & _TREE_FIXTURES:
+        return TREES
+    return None
+
+
+def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's group, put the groups first in GROUP_ORDER (the scheduler hands work out in
+    collection order) keeping the collection's order within a group, and, in a worker, write the
+    groups for the controller."""
+    rank = {group: i for i, group in enumerate(GROUP_ORDER)}
+    groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    for item in items:
+        if item.nodeid in groups:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: rank.get(groups.get(item.nodeid, ""), len(rank)))
+    target = os.environ.get(GROUPS_FILE_VARIABLE)
+    if target and hasattr(config, "workerinput"):
+        # Both workers write the same content: each writes whole, and the last one wins.
+        fd, scratch = tempfile.mkstemp(dir=Path(target).parent, prefix=".groups-")
+        with os.fdopen(fd, "w") as out:
+            json.dump(groups, out)
+        os.replace(scratch, target)
+
+
+def name_groups_file() -> Path:
+    """In the controller, before the workers start: where they write the groups."""
+    fd, name = tempfile.mkstemp(prefix="qganb-test-groups-", suffix=".json")
+    os.close(fd)
+    os.environ[GROUPS_FILE_VARIABLE] = name
+    return Path(name)
+
+
+def make_scheduler(config: pytest.Config, log: object) -> object:
+    """LoadGroupScheduling whose groups come from the workers' file."""
+    from xdist.scheduler.loadgroup import LoadGroupScheduling
+
+    class GroupFileScheduling(LoadGroupScheduling):
+        groups: dict[str, str] = {}
+
+        def schedule(self) -> None:
+            if self.collection is None:  # the first call: every worker has sent its collection
+                target = os.environ.get(GROUPS_FILE_VARIABLE, "")
+                text = Path(target).read_text() if target and Path(target).is_file() else ""
+                self.groups = json.loads(text) if text.strip() else {}
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.groups.get(nodeid) or super()._split_scope(nodeid)
+
+    return GroupFileScheduling(config, log)  # type: ignore[arg-type]
