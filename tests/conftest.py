@@ -36,6 +36,7 @@ def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tree = where / f"qemu-{source.version}"
         _git(tree, "init", "-q")
         _git(tree, "add", "-A")
+        _git(tree, "config", "gc.auto", "0")  # no background repack of the whole tree beside the builds
         _git(tree, "-c", "user.name=qganb tests", "-c", "user.email=tests@qganb.invalid",
              "commit", "-q", "-m", "pristine", "--no-verify")
         trees[series] = tree
