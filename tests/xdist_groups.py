@@ -1,6 +1,6 @@
 """Which pytest-xdist worker runs which test.
 
-The suite runs in two workers. Tests that share one guest, or one costly session fixture, form a group
+The suite runs in three workers. Tests that share one guest, or one costly session fixture, form a group
 that a single worker runs in order; the rest go to whichever worker is free. xdist's own
 `--dist loadgroup` marks a group by appending `@group` to each nodeid, which pytest 9.2's read-only
 node ids no longer allow, so the groups travel another way: each worker writes the group of every
@@ -46,16 +46,25 @@ def group_of(item: pytest.Item) -> str | None:
     return None
 
 
+def _queue_rank(item: pytest.Item, group: str | None) -> int:
+    """Groups first, then the single tests that build from QEMU sources (minutes each), then the
+    other integration tests, then the unit tests: the small ones last even out the workers' ends."""
+    if group is not None:
+        return GROUP_ORDER.index(group)
+    if item.get_closest_marker("fixture_build") is not None:
+        return len(GROUP_ORDER)
+    return len(GROUP_ORDER) + (1 if "/integration/" in item.nodeid else 2)
+
+
 def assign(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test's group, put the groups first in GROUP_ORDER (the scheduler hands work out in
-    collection order) keeping the collection's order within a group, and, in a worker, write the
+    """Mark each test's group, order the queue (the scheduler hands work out in collection order;
+    within a group and within a rank the collection's order is kept), and, in a worker, write the
     groups for the controller."""
-    rank = {group: i for i, group in enumerate(GROUP_ORDER)}
     groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
     for item in items:
         if item.nodeid in groups:
             item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    items.sort(key=lambda item: rank.get(groups.get(item.nodeid, ""), len(rank)))
+    items.sort(key=lambda item: _queue_rank(item, groups.get(item.nodeid)))
     target = os.environ.get(GROUPS_FILE_VARIABLE)
     if target and hasattr(config, "workerinput"):
         # Both workers write the same content: each writes whole, and the last one wins.
