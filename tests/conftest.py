@@ -15,7 +15,7 @@ from qganb import file_lock, paths
 from qganb.process import run
 from qganb.testbed import qemu_source
 from qganb.testbed.source_origin import orig_tarball
-from tests.xdist_groups import assign
+from tests.xdist_groups import assign, libvirt_held
 
 SERIES = ["2.12", "5.2", "7.2", "10.0"]
 
@@ -121,6 +121,14 @@ def wait_for_the_dnf_image() -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Which worker runs which test: see tests/xdist_groups.py."""
     assign(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Setup, call and teardown (session fixtures' too) under the host's libvirt lock, where the test
+    needs it: see libvirt_held."""
+    with libvirt_held(item):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

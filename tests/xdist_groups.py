@@ -1,6 +1,6 @@
 """Which pytest-xdist worker runs which test.
 
-The suite runs in three workers. Tests that share one guest, or one costly session fixture, form a group
+The suite runs in two workers. Tests that share one guest, or one costly session fixture, form a group
 that a single worker runs in order; the rest go to whichever worker is free. xdist's own
 `--dist loadgroup` marks a group by appending `@group` to each nodeid, which pytest 9.2's read-only
 node ids no longer allow, so the groups travel another way: each worker writes the group of every
@@ -11,9 +11,12 @@ whose own suffix works groups the same tests.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,32 @@ def make_scheduler(config: pytest.Config, log: object) -> object:
             return self.groups.get(nodeid) or super()._split_scope(nodeid)
 
     return GroupFileScheduling(config, log)  # type: ignore[arg-type]
+
+
+# A test may stop the host's libvirtd (its marker: stops_libvirtd). While it does, no other worker
+# may be using libvirt: each test of the groups on other guests (the fleet, the dnf guest) runs,
+# with the session fixtures it sets up or tears down, holding the host's libvirt shared; that test
+# holds it alone. The default guest's tests need nothing: that test is one of them, in their worker.
+_SHARES_LIBVIRT = {FLEET, DNF}
+
+
+def _libvirt_lock_path() -> Path:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "serial")  # the same in every worker of one run
+    return Path(tempfile.gettempdir()) / f"qganb-tests-libvirt-{run}.lock"
+
+
+@contextlib.contextmanager
+def libvirt_held(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("stops_libvirtd") is not None:
+        mode = fcntl.LOCK_EX
+    elif group_of(item) in _SHARES_LIBVIRT:
+        mode = fcntl.LOCK_SH
+    else:
+        yield
+        return
+    with open(_libvirt_lock_path(), "a+") as lock:
+        fcntl.flock(lock, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -71,7 +71,7 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False, source
     final = fixtures / f"{style}-{series}-{key}"
     if (final / "fixture.json").is_file():
         return FixtureSrpm.load(final)
-    with file_lock.held(final.with_name(final.name + ".lock"), on_wait=on_line,
+    with file_lock.held(cache / "locks" / f"{final.name}.lock", on_wait=on_line,
                         what=f"another build of the {style} fixture for QEMU {series}"):
         if (final / "fixture.json").is_file():
             return FixtureSrpm.load(final)

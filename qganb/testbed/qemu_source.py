@@ -84,7 +84,7 @@ def prepare(orig: OrigTarball, orig_path: Path, cache_root: Path) -> PreparedSou
         return PreparedSource.load(final)
     # One preparation per source at a time: it unpacks and may recompress 100+ MB, and a second
     # process asking meanwhile (a test worker, `make demo`'s background boot) reuses the first's.
-    with file_lock.held(final.with_name(final.name + ".lock")):
+    with file_lock.held(cache_root.parent / "locks" / f"{final.name}.lock"):  # beside the cache: no stray entry in it
         if (final / "facts.json").is_file():
             return PreparedSource.load(final)
         return _prepare(orig, orig_path, cache_root, final)
