@@ -91,8 +91,7 @@ def analyse(log_text: str, junit: Path, wall: float | None) -> dict[str, object]
     for case in ET.parse(junit).iter("testcase"):
         key = _key(case.get("classname", ""), case.get("name", ""))
         seconds = float(case.get("time", "0"))
-        if seconds or key in worker_of:
-            per_worker[worker_of.get(key, "?")] += seconds
+        per_worker[worker_of.get(key, "?")] += seconds
         per_group[groups.get(key, "single tests")] += seconds
         tests.append((seconds, f"{case.get('classname')}::{case.get('name')}"))
     summary = _SUMMARY.findall(log_text)
@@ -103,7 +102,7 @@ def analyse(log_text: str, junit: Path, wall: float | None) -> dict[str, object]
         "pytest_seconds": pytest_seconds,
         "outcome": outcome,
         "workers": len([w for w in per_worker if w != "?"]),
-        "worker_busy_seconds": {w: round(s, 1) for w, s in sorted(per_worker.items())},
+        "worker_busy_seconds": {w: round(s, 1) for w, s in sorted(per_worker.items()) if w != "?" or s >= 0.05},
         "group_seconds": {g: round(s, 1) for g, s in sorted(per_group.items(), key=lambda x: -x[1])},
         "slowest_tests": [{"seconds": round(s, 1), "test": n} for s, n in sorted(tests, reverse=True)[:15]],
     }
