@@ -9,6 +9,31 @@ from pathlib import Path
 import pytest
 
 _was_running: bool | None = None
+_groups_file: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In pytest-xdist's controller: name the file the workers write the test groups to."""
+    global _groups_file
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.xdist_groups import name_groups_file
+
+        _groups_file = name_groups_file()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _groups_file is not None:
+        _groups_file.unlink(missing_ok=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup`: the groups of tests/xdist_groups.py, which work with pytest 9.2."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import make_scheduler
+
+    return make_scheduler(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -51,12 +76,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _may_boot_the_default_guest(session: pytest.Session) -> bool:
-    """Whether a test of this session could have booted the default guest: a `testbed` test that is
+# The tests this process ran: under pytest-xdist a worker collects every test but runs its share.
+_ran: list[pytest.Item] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _ran.append(item)
+
+
+def _may_boot_the_default_guest() -> bool:
+    """Whether a test this process ran could have booted the default guest: a `testbed` test that is
     not about the dnf guest (its own domain), or a notebook other than the rollout's (which talks
-    only to the inventory's hosts). A session of other tests leaves alone a guest that someone else
-    booted meanwhile."""
-    for item in session.items:
+    only to the inventory's hosts). A session of other tests, or the other xdist worker, leaves alone
+    a guest that someone else booted meanwhile or is still using."""
+    for item in _ran:
         if item.get_closest_marker("dnf_guest") is not None:
             continue
         if item.get_closest_marker("testbed") is not None or _notebook_of(item) not in ("", _rollout_notebook()):
@@ -67,5 +100,5 @@ def _may_boot_the_default_guest(session: pytest.Session) -> bool:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from qganb.testbed import guest
 
-    if _was_running is False and _may_boot_the_default_guest(session):
+    if _was_running is False and _may_boot_the_default_guest():
         guest.down()

@@ -85,11 +85,20 @@ def _install_overhead(r: dict[str, Any]) -> str:
             f"guest-ping {statistics.median(r['bare_seconds'])} s (**{r['install_vs_bare']}×**); its phases: {phases} s")
 
 
+def _suite_time(r: dict[str, Any]) -> str:
+    wall = r["make_test_seconds"]
+    total = f"{wall / 60:.1f} min" if wall is not None else f"pytest {r['pytest_seconds'] / 60:.1f} min"
+    groups = ", ".join(f"{k} {v:.0f}" for k, v in r["group_seconds"].items())
+    busy = ", ".join(f"{k} {v:.0f}" for k, v in r["worker_busy_seconds"].items())
+    return (f"`make test` on a clean clone **{total}** ({r['outcome']}; {r['workers']} workers, busy {busy} s); "
+            f"by group: {groups} s")
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
     "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
     "notebook_edit_loop": _notebook_edit_loop,
     "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
-    "install_overhead": _install_overhead, "rollout_scaling": _rollout_scaling,
+    "install_overhead": _install_overhead, "rollout_scaling": _rollout_scaling, "suite_time": _suite_time,
 }
 
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages qganb drives (rpm, git, qemu-ga build deps, libvirt, QEMU, OpenSSH, Chromium).
+# Installs the Debian packages qganb drives (rpm, git, qemu-ga build deps, libvirt, QEMU, OpenSSH);
+# with --test, also what only the test suite needs (Chromium for the JupyterLab browser test), so
+# that a first `make demo` does not wait for a browser it never starts.
 # Idempotent: when every package is already installed it only runs dpkg-query and exits.
 set -euo pipefail
 
@@ -17,9 +19,14 @@ packages=(
   openssh-server openssh-client linux-image-amd64 debootstrap e2fsprogs systemd
   # the sandbox recipe C runs in on the build host (validate, verify-rpm)
   bubblewrap
-  # the browser the JupyterLab test drives through Playwright (which may not download its own)
-  chromium
 )
+case "${1:-}" in
+  --test)
+    # the browser the JupyterLab test drives through Playwright (which may not download its own)
+    packages+=(chromium) ;;
+  "") ;;
+  *) echo "bootstrap: unknown option '$1' (use --test for the test suite's packages too)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,6 @@ source packages; the upstream 2.12.0 tarball from ../shared/fixtures)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -12,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.process import run
 from qganb.testbed import qemu_source
 from qganb.testbed.source_origin import orig_tarball
+from tests.xdist_groups import assign, libvirt_held
 
 SERIES = ["2.12", "5.2", "7.2", "10.0"]
 
@@ -36,6 +36,7 @@ def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tree = where / f"qemu-{source.version}"
         _git(tree, "init", "-q")
         _git(tree, "add", "-A")
+        _git(tree, "config", "gc.auto", "0")  # no background repack of the whole tree beside the builds
         _git(tree, "-c", "user.name=qganb tests", "-c", "user.email=tests@qganb.invalid",
              "commit", "-q", "-m", "pristine", "--no-verify")
         trees[series] = tree
@@ -94,8 +95,10 @@ def git_reset(tree: Path) -> None:
 
 # The dnf guest's image build (debootstrap, minutes, mostly I/O) runs beside the other tests: it starts
 # once the default guest is up (every cache it reads exists by then), in its own process so that
-# tests that point QGANB_CACHE_DIR elsewhere cannot move it, and the dnf tests (run last) wait for it.
+# tests that point QGANB_CACHE_DIR elsewhere cannot move it. The dnf tests' `up` waits for it on the
+# image's lock (from another worker) or here (from this one).
 _DNF_IMAGE: list[subprocess.Popen[bytes]] = []
+_DNF_TESTS_SELECTED = False  # set at collection: without dnf tests there is no dnf image to build
 DNF_IMAGE_LOG = Path(tempfile.gettempdir()) / "qganb-tests-dnf-image.log"
 
 
@@ -114,9 +117,18 @@ def wait_for_the_dnf_image() -> None:
         process.wait()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The dnf guest's tests last, so its image builds while the others run."""
-    items.sort(key=lambda item: item.get_closest_marker("dnf_guest") is not None)
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Which worker runs which test: see tests/xdist_groups.py."""
+    assign(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Setup, call and teardown (session fixtures' too) under the host's libvirt lock, where the test
+    needs it: see libvirt_held."""
+    with libvirt_held(item):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -125,13 +137,12 @@ def testbed_guest():
     from qganb.testbed import guest
 
     timings = guest.up()
-    _start_dnf_image_build()
+    if _DNF_TESTS_SELECTED:
+        _start_dnf_image_build()
     yield guest.current_image(), timings
     guest.down()
-    for process in _DNF_IMAGE:
-        if process.poll() is None:  # the dnf tests did not run: stop the build, which cleans up after itself
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=120)
+    # The dnf tests may be waiting for this build in the other worker: let it finish.
+    wait_for_the_dnf_image()
 
 
 @pytest.fixture(scope="session")
@@ -159,11 +170,16 @@ def patched_run(tmp_path_factory: pytest.TempPathFactory):
     from qganb.testbed import guest
     from qganb.testbed.fixture_srpm import build_fixture_srpm
 
-    fixture = build_fixture_srpm(*guest.STOCK_FIXTURE)
-    run_dir = RunDir(tmp_path_factory.mktemp("patched-run"))
-    root = Path(__file__).resolve().parents[1]
-    run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
-                  say=lambda line: None)
+    # Up to three workers (the default guest's, the fleet's, the dnf guest's) need this run: they
+    # build it one at a time, so that the later ones find the first one's objects in the compiler
+    # cache instead of compiling the same tree side by side.
+    shared = tmp_path_factory.getbasetemp().parent
+    with file_lock.held(shared / "qganb-patched-run.lock"):
+        fixture = build_fixture_srpm(*guest.STOCK_FIXTURE)
+        run_dir = RunDir(tmp_path_factory.mktemp("patched-run"))
+        root = Path(__file__).resolve().parents[1]
+        run_packaging(str(fixture.path), [root / "recipes" / f"{r}.yaml" for r in SEED_RECIPES], run_dir,
+                      say=lambda line: None)
     return run_dir
 
 
@@ -174,3 +190,9 @@ def stock_testbed(testbed_guest):
 
     put_stock_agent_back()
     return testbed_guest
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After -m/-k deselection: whether the dnf guest's tests are in this session."""
+    global _DNF_TESTS_SELECTED
+    _DNF_TESTS_SELECTED = any(item.get_closest_marker("dnf_guest") is not None for item in session.items)

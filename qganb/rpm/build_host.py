@@ -10,7 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.errors import CommandFailed, ToolMissing
 from qganb.process import captured, require_tool, run
 from qganb.rpm import build_requires
@@ -37,6 +37,15 @@ def meson_python(log_path: Path | None = None) -> Path:
     marker = venv / ".complete"
     if marker.is_file():
         return python
+    # `venv --clear` under another process's build would pull its interpreter away: one maker at a time.
+    with file_lock.held(venv.with_name(venv.name + ".lock")):
+        if not marker.is_file():
+            _make_meson_venv(venv, python, log_path)
+            marker.touch()
+    return python
+
+
+def _make_meson_venv(venv: Path, python: Path, log_path: Path | None) -> None:
     base = SYSTEM_PYTHON if Path(SYSTEM_PYTHON).exists() else sys.executable
     try:
         run([base, "-m", "venv", "--clear", venv], log_path=log_path)
@@ -47,8 +56,6 @@ def meson_python(log_path: Path | None = None) -> Path:
             "QEMU 10 needs meson >= 1.5: make sure PyPI is reachable (or install meson >= 1.5 for "
             "/usr/bin/python3) and retry",
         ) from exc
-    marker.touch()
-    return python
 
 
 def rpmbuild_host_args(topdir: Path, *, dist: str | None = None, log_path: Path | None = None) -> list[str]:

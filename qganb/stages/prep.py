@@ -57,6 +57,9 @@ def make_baseline(tree: Path, message: str) -> str:
         config.set_value("user", "name", BASELINE_AUTHOR.name)
         config.set_value("user", "email", BASELINE_AUTHOR.email)
         config.set_value("core", "autocrlf", "false")
+        # A QEMU tree is over git's 6700 loose objects: the commit would start a detached `git gc`
+        # that repacks the whole tree (a minute of CPU) while the build stage compiles.
+        config.set_value("gc", "auto", "0")
     repo.git.add("--all")
     if repo.head.is_valid() and not repo.is_dirty(index=True, untracked_files=True):
         return repo.head.commit.hexsha

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.errors import CommandFailed, FixtureBuildFailed
 from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host
@@ -71,8 +71,17 @@ def build_fixture_srpm(series: str, style: str, *, refresh: bool = False, source
     final = fixtures / f"{style}-{series}-{key}"
     if (final / "fixture.json").is_file():
         return FixtureSrpm.load(final)
+    with file_lock.held(cache / "locks" / f"{final.name}.lock", on_wait=on_line,
+                        what=f"another build of the {style} fixture for QEMU {series}"):
+        if (final / "fixture.json").is_file():
+            return FixtureSrpm.load(final)
+        return _build(series, style, spec_style, prepared, spec, extra, key, final, on_line)
 
+
+def _build(series: str, style: str, spec_style: fixture_specs.SpecStyle, prepared: qemu_source.PreparedSource,
+           spec: str, extra: dict[str, bytes], key: str, final: Path, on_line: LineSink | None) -> FixtureSrpm:
     require_tool("rpmbuild", "rpm")
+    fixtures = final.parent
     fixtures.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{style}-{series}-", dir=fixtures))
     try:

@@ -337,6 +337,18 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
     stock = cached_stock_rpm(fixture)
     if stock is not None and (image := _cached_image(stock, chosen)) is not None:
         return image
+    # A guest's `up`, the fleet's and a background build may want the same image at once: one builds,
+    # the others wait for it and reuse it.
+    with file_lock.held(chosen.home / "image.lock", on_wait=on_line,
+                        what=f"another build of the {chosen.name} guest's image"):
+        stock = cached_stock_rpm(fixture)
+        if stock is not None and (image := _cached_image(stock, chosen)) is not None:
+            return image
+        return _build_image(chosen, fixture, stock, on_line)
+
+
+def _build_image(chosen: Variant, fixture: Path, stock: Path | None,
+                 on_line: LineSink | None) -> GuestImage:
     scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=chosen.home))
     try:
         started = time.monotonic()

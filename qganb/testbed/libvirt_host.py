@@ -4,9 +4,11 @@ systemd), and run virsh with argv lists."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+from qganb import file_lock
 from qganb.agent.transport import DEFAULT_URI
 from qganb.agent.virsh import VirshAgent
 from qganb.errors import LibvirtUnavailable
@@ -23,9 +25,12 @@ def ensure_daemons(timeout: float = 30.0) -> None:
     """Start virtlogd and libvirtd (as daemons) unless they run already; wait for libvirtd's socket."""
     require_tool("libvirtd", "libvirt-daemon-system")
     require_tool("virsh", "libvirt-clients")
-    for daemon in ("virtlogd", "libvirtd"):
-        if not _running(daemon):
-            run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
+    # Two processes starting the testbed and the fleet at once would both find libvirtd stopped and
+    # the second `libvirtd -d` would fail on the first one's pid file: one checks and starts at a time.
+    with file_lock.held(Path(tempfile.gettempdir()) / "qganb-libvirt-daemons.lock"):
+        for daemon in ("virtlogd", "libvirtd"):
+            if not _running(daemon):
+                run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

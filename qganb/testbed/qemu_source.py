@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from qganb import file_lock
 from qganb.errors import CommandFailed, FixtureBuildFailed
 from qganb.process import require_tool, run
 from qganb.recipes.qga_build import missing_blobs
@@ -81,6 +82,15 @@ def prepare(orig: OrigTarball, orig_path: Path, cache_root: Path) -> PreparedSou
     final = cache_root / f"qemu-{orig.series}-{preparation_key(orig)}"
     if (final / "facts.json").is_file():
         return PreparedSource.load(final)
+    # One preparation per source at a time: it unpacks and may recompress 100+ MB, and a second
+    # process asking meanwhile (a test worker, `make demo`'s background boot) reuses the first's.
+    with file_lock.held(cache_root.parent / "locks" / f"{final.name}.lock"):  # beside the cache: no stray entry in it
+        if (final / "facts.json").is_file():
+            return PreparedSource.load(final)
+        return _prepare(orig, orig_path, cache_root, final)
+
+
+def _prepare(orig: OrigTarball, orig_path: Path, cache_root: Path, final: Path) -> PreparedSource:
     require_tool("tar", "tar")
     require_tool("xz", "xz-utils")
     cache_root.mkdir(parents=True, exist_ok=True)

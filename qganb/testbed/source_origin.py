@@ -14,7 +14,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from qganb import paths
+from qganb import file_lock, paths
 from qganb.digests import sha256_of
 from qganb.download import download
 from qganb.errors import DownloadFailed, SourceDownloadFailed, SourceMissing, UnknownQemuVersion
@@ -100,11 +100,14 @@ def orig_tarball(series: str, *, refresh: bool = False, source: str | None = Non
                  on_line: LineSink | None = None) -> tuple[OrigTarball, Path]:
     """The tarball a fixture of QEMU `series` is made from, and where it is on disk."""
     check_series(series)
-    if series in UPSTREAM_RELEASES:
-        release = UPSTREAM_RELEASES[series]
-        path = upstream_tarball(release, source, on_line)
-        return OrigTarball(series, f"{release.version} (upstream release)", release.filename, release.sha256,
-                           path.stat().st_size), path
-    apt = PrivateApt(paths.cache_dir() / "debian")
-    orig = apt.resolve(series, refresh=refresh)
-    return orig, apt.fetch(orig)
+    # Two processes (a guest's image build and a fixture build, or two test workers) may ask at once:
+    # the private apt's lists and the cached downloads are written by one at a time.
+    with file_lock.held(paths.cache_dir() / "sources.lock", on_wait=on_line, what="another fetch of QEMU sources"):
+        if series in UPSTREAM_RELEASES:
+            release = UPSTREAM_RELEASES[series]
+            path = upstream_tarball(release, source, on_line)
+            return OrigTarball(series, f"{release.version} (upstream release)", release.filename, release.sha256,
+                               path.stat().st_size), path
+        apt = PrivateApt(paths.cache_dir() / "debian")
+        orig = apt.resolve(series, refresh=refresh)
+        return orig, apt.fetch(orig)

@@ -27,7 +27,11 @@ def unpacked_tree(series: str, refresh: bool = False, source: str | None = None)
     try:
         run(["tar", "--no-same-owner", "-xf", source_dir.tarball, "-C", scratch], log_path=scratch / "tar.log")
         (scratch / "tar.log").unlink()
-        os.replace(scratch, final)
+        try:
+            os.replace(scratch, final)
+        except OSError:
+            if not tree.is_dir():  # not a twin that another process unpacked meanwhile: a real error
+                raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return tree

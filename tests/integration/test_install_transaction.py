@@ -71,6 +71,7 @@ def install_failing_after_installed(rpm: Path, on_waiting, on_restore=lambda: No
     return failure.value
 
 
+@pytest.mark.stops_libvirtd  # the other workers' guests wait meanwhile (tests/xdist_groups.py)
 def test_libvirt_gone_after_installed_rolls_back(stock_guest, patched_run) -> None:
     def stop_libvirtd() -> None:
         subprocess.run(["pkill", "-x", "libvirtd"], check=False)
