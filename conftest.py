@@ -89,8 +89,12 @@ def _may_boot_the_default_guest() -> bool:
     not about the dnf guest (its own domain), or a notebook other than the rollout's (which talks
     only to the inventory's hosts). A session of other tests, or the other xdist worker, leaves alone
     a guest that someone else booted meanwhile or is still using."""
+    from tests.xdist_groups import FLEET, group_of
+
     for item in _ran:
-        if item.get_closest_marker("dnf_guest") is not None:
+        # The dnf guest and the fleet are domains of their own; their worker may end while the
+        # default guest's worker still uses that guest.
+        if item.get_closest_marker("dnf_guest") is not None or group_of(item) == FLEET:
             continue
         if item.get_closest_marker("testbed") is not None or _notebook_of(item) not in ("", _rollout_notebook()):
             return True
