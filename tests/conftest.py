@@ -13,6 +13,7 @@ import pytest
 
 from qganb import file_lock, paths
 from qganb.process import run
+from qganb.stages.prep import UNTRACKED_HEAVY
 from qganb.testbed import qemu_source
 from qganb.testbed.source_origin import orig_tarball
 from tests.xdist_groups import assign, libvirt_held
@@ -35,6 +36,8 @@ def qemu_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         run(["tar", "--no-same-owner", "-xf", source.tarball, "-C", where])
         tree = where / f"qemu-{source.version}"
         _git(tree, "init", "-q")
+        # As prep's baseline does: the parts qemu-ga never uses stay out of the commit (a quicker add).
+        (tree / ".git" / "info" / "exclude").write_text("\n".join(UNTRACKED_HEAVY) + "\n")
         _git(tree, "add", "-A")
         _git(tree, "config", "gc.auto", "0")  # no background repack of the whole tree beside the builds
         _git(tree, "-c", "user.name=qganb tests", "-c", "user.email=tests@qganb.invalid",

@@ -26,7 +26,8 @@ def _install(args: argparse.Namespace) -> int:
         raise UsageError("install needs --guest [user@]host[:port] to reach the guest over SSH", "add --guest")
     options = install.InstallOptions(installer=args.installer, extra_flags=choice.install_flags + (args.flag or []),
                                      previous_rpm=Path(args.previous_rpm) if args.previous_rpm else None,
-                                     known_rpms=choice.known_rpms, unblock=args.unblock,
+                                     known_rpms=choice.known_rpms, more_known_rpms=choice.more_known_rpms,
+                                     unblock=args.unblock,
                                      allow_downgrade=args.allow_downgrade, reinstall=args.reinstall)
     with choice.ssh as ssh:
         if args.check:
@@ -40,9 +41,11 @@ def _install(args: argparse.Namespace) -> int:
             record = install.run(RunDir.existing(args.resume), ssh, domain=choice.domain, uri=choice.uri,
                                  options=options, say=say, resume=True)
         elif args.rpm:
-            from qganb.recipes.model import load_recipes
+            recipes = []
+            if args.recipe:  # the recipe model's imports cost ~0.1 s: only when recipes are given
+                from qganb.recipes.model import load_recipes
 
-            recipes = load_recipes(args.recipe or [])
+                recipes = load_recipes(args.recipe)
             record = install.install_rpm(ssh, Path(args.rpm), domain=choice.domain, uri=choice.uri,
                                          commands=[r.command for r in recipes],
                                          selinux_booleans=[b for r in recipes for b in r.model.selinux_booleans],

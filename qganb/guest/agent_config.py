@@ -199,5 +199,5 @@ def parse_unit(text: str) -> tuple[ConfigLine | None, list[str]]:
             # An empty ExecStart= in a drop-in resets the list.
             exec_start = None if stripped == "ExecStart=" else ConfigLine(path, first + 1 - header, stripped)
         elif stripped.startswith("EnvironmentFile="):
-            files.append(stripped.split("=", 1)[1].lstrip("-"))
+            files.append(stripped.split("=", 1)[1].strip().lstrip("-"))
     return exec_start, files

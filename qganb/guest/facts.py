@@ -5,12 +5,13 @@ single reads (`installed_package`, `installer`) serve the other callers."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qganb.errors import InstallError
 from qganb.guest.agent_config import AgentConfig, parse_unit
-from qganb.guest.shell import GuestShell
+from qganb.guest.shell import GuestShell, learn_root
 from qganb.rpm.query import (
     HEADER_DIGEST_QUERY,
     NEVRA_QUERY,
@@ -50,6 +51,7 @@ class GuestFacts:
     selinux: SelinuxReport
     installed_digest: str | None = None  # its header digest: tells it from another build with the same NEVRA
     install_running: str | None = None  # the state directory of an install holding the guest's lock
+    state: str | None = None  # the install's state directory, when the probe was asked to make it
 
 
 def _rpm_answer(ssh: GuestShell, returncode: int, stdout: str) -> str | None:
@@ -85,13 +87,18 @@ def installer(ssh: GuestShell, wanted: str) -> str:
     return "rpm"
 
 
-def _agent_config(ssh: GuestShell, unit: Answer) -> AgentConfig:
+def _agent_config(ssh: GuestShell, unit: Answer, answers: dict[str, Answer]) -> AgentConfig:
     if unit.returncode != 0:
         return AgentConfig(None)
     exec_start, files = parse_unit(unit.stdout)
     config = AgentConfig(exec_start)
-    # The unit names these files: read after the probe, which cannot know them.
     for path in files:
+        read = answers.get(f"env:{path}")
+        if read is not None:  # the probe read it (base64: every byte kept)
+            if read.returncode == 0:
+                config.environment_files[path] = base64.b64decode(read.stdout).decode("utf-8", "replace")
+            continue
+        # A file the probe's simple reading of the unit missed (a continued or indented line).
         done = ssh.run(["cat", path], as_root=True, check=False)
         if done.returncode == 0:
             config.environment_files[path] = done.stdout
@@ -119,6 +126,7 @@ class Answer:
 
 
 FACT_MARK = "@@qganb-fact "
+STATE_ARG = 6  # where the state template is in the probe's argv
 
 
 def parse_probe(text: str) -> dict[str, Answer]:
@@ -135,14 +143,39 @@ def parse_probe(text: str) -> dict[str, Answer]:
 
 
 def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, service: str,
-                 selinux_booleans: list[str]) -> GuestFacts:
+                 selinux_booleans: list[str], learn_user: bool = False,
+                 state_template: str | None = None) -> GuestFacts:
     """Every fact, read by facts-probe.sh in one session as root, then the agent's EnvironmentFiles
-    that its unit names."""
+    that its unit names.
+
+    `learn_user`: the connection's first session; the probe also learns whether it is root, which
+    saves `check_root`'s round trip. When it is not, `sudo -n` is checked as `check_root` does and
+    the probe runs again through it. `state_template`: the probe also makes the install's state
+    directory (mktemp -d), returned as `state`."""
     booleans = list(dict.fromkeys([*AGENT_BOOLEANS, *selinux_booleans]))
     query = installed_query_argv(package, NEVRA_QUERY.removesuffix("\n") + "\t" + HEADER_DIGEST_QUERY)
-    done = ssh.run(["sh", "-s", "--", INSTALL_LOCK, service, wanted_installer, str(len(booleans)), *booleans,
-                    *query], as_root=True, check=False, input_text=PROBE.read_text(encoding="utf-8"))
+    argv = ["sh", "-s", "--", INSTALL_LOCK, service, wanted_installer, state_template or "-", str(len(booleans)),
+            *booleans, *query]
+    assert argv[STATE_ARG] == (state_template or "-")
+    probe = PROBE.read_text(encoding="utf-8")
+    done = ssh.run(argv, as_root=not learn_user, check=False, input_text=probe)
     answers = parse_probe(done.stdout)
+    made = answers.get("state")
+    if learn_user and "uid" in answers:
+        if answers["uid"].stdout.strip() == "0":
+            ssh.sudo = False
+        else:
+            try:
+                learn_root(ssh)  # sudo -n, or SudoUnavailable
+            except BaseException:
+                if made is not None and made.returncode == 0 and made.stdout.strip().startswith("/"):
+                    ssh.run(["rm", "-rf", "--", made.stdout.strip()], check=False)
+                raise
+            argv[STATE_ARG] = "-"  # made already, by the connecting user
+            done = ssh.run(argv, as_root=True, check=False, input_text=probe)
+            answers = parse_probe(done.stdout)
+            if made is not None:
+                answers["state"] = made
     if done.returncode != 0 or "rpm" not in answers:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise InstallError(f"reading the facts of {ssh.target} failed (exit {done.returncode}): "
@@ -157,6 +190,18 @@ def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, servic
     # A lock whose state directory is gone is stale: the next install takes it.
     running = holder if holder and answers.get("lock-alive", Answer(1, "")).returncode == 0 else None
     chosen = answers.get("installer", Answer(0, "rpm")).stdout.strip() or "rpm"
-    return GuestFacts(nevra, chosen, _agent_config(ssh, answers.get("unit", Answer(1, ""))),
-                      _selinux(answers, booleans, selinux_booleans), installed_digest=digest,
-                      install_running=running)
+    state = None
+    if state_template is not None:
+        made = answers.get("state", Answer(1, ""))
+        if made.returncode != 0 or not made.stdout.strip().startswith("/"):
+            raise InstallError(f"making a directory from {state_template} on {ssh.target} failed",
+                               f"check free space and permissions in {state_template.rsplit('/', 1)[0]} on the guest")
+        state = made.stdout.strip()
+    try:
+        config = _agent_config(ssh, answers.get("unit", Answer(1, "")), answers)
+    except BaseException:
+        if state is not None:
+            ssh.run(["rm", "-rf", "--", state], as_root=True, check=False)
+        raise
+    return GuestFacts(nevra, chosen, config, _selinux(answers, booleans, selinux_booleans), installed_digest=digest,
+                      install_running=running, state=state)

@@ -5,10 +5,13 @@
 # with the new package and an active agent, or with the previous package restored.
 # One transaction at a time: /run/qganb-install.lock names the state directory of the one running.
 #
-#   install-transaction.sh start STATE_DIR           take the lock, start "apply" detached, return
+#   install-transaction.sh start STATE_DIR           check the uploaded previous package, take the lock,
+#                                                    start "apply" detached, return
 #   install-transaction.sh start-restore STATE_DIR   start "restore" detached and return at once
-#   install-transaction.sh confirm STATE_DIR         the new agent answered: check it is still the process
-#                                                    the restart started, a second on; if so release
+#   install-transaction.sh confirm STATE_DIR DIGEST  the new agent answered: check the rpm database holds
+#                                                    the build with header digest DIGEST and the agent is
+#                                                    still the process the restart started, a second on;
+#                                                    if both hold, release
 #   install-transaction.sh release STATE_DIR         the transaction is over: drop it and the lock
 #   install-transaction.sh wait STATE_DIR OFFSET SECONDS PHASE
 #       wait up to SECONDS for the status or a phase other than PHASE; print "status ...",
@@ -22,6 +25,7 @@
 #   service        the agent's systemd unit
 #   config.path + config.new  (optional) the agent's EnvironmentFile and its new content
 #   digest.argv    (optional) the query printing the installed package's header digest
+#   previous.argv + previous.expect  (optional) the query of the uploaded previous RPM and what it must print
 # and receives: phase (the step running now), log, status (written once, at the end).
 # No argument is ever interpreted by a shell: each line becomes one word of "$@".
 mode=$1
@@ -47,36 +51,68 @@ finish() {
 }
 
 run_argv() {
+    say "running: $(paste -sd ' ' "$state/$1")"
+    quiet_argv "$1"
+}
+
+quiet_argv() {
     argv_file="$state/$1"
     set --
     while IFS= read -r word; do
         set -- "$@" "$word"
     done <"$argv_file"
-    say "running: $*"
     "$@"
 }
 
 sample() {
-    # One `systemctl show` for what the restart needs: each systemctl call costs ~0.2 s on a small
-    # emulated guest. Sets state_now, pid and reload (systemd 219 on EL7 has no `show --value`).
+    # One `systemctl show` for what the restart needs: each systemctl call costs 0.15-0.4 s on a small
+    # emulated guest. Sets state_now, pid, reload and since (the main process's start in µs since
+    # boot; empty where systemd does not say). systemd 219 on EL7 has no `show --value`.
     state_now=""
     pid=""
     reload=""
-    for pair in $(systemctl show -p ActiveState -p MainPID -p NeedDaemonReload "$service"); do
+    since=""
+    for pair in $(systemctl show -p ActiveState -p MainPID -p NeedDaemonReload \
+            -p ExecMainStartTimestampMonotonic "$service"); do
         case $pair in
             ActiveState=*) state_now=${pair#*=} ;;
             MainPID=*) pid=${pair#*=} ;;
             NeedDaemonReload=*) reload=${pair#*=} ;;
+            ExecMainStartTimestampMonotonic=*) since=${pair#*=} ;;
         esac
     done
 }
 
-restart_agent() {
+restarted_by_package() {
+    # True when the package's own scriptlet restarted the agent (EL's %systemd_postun_with_restart
+    # does): the main process is active, started after the install began ($1, seconds since boot),
+    # runs the binary now on disk (one started before rpm replaced it shows its exe as deleted), and
+    # the unit on disk is the one loaded. A second restart would add nothing.
     sample
-    # daemon-reload is slow on small guests: only when the package changed the unit on disk.
-    [ "$reload" = yes ] && systemctl daemon-reload
-    # Always: the start limit counts restarts of a unit that is active now too (a crash loop, a
-    # rollback a moment ago), and a restart refused by it would fail the install or its restore.
+    [ "$state_now" = active ] && [ "$reload" = no ] && [ -n "$pid" ] && [ "$pid" != 0 ] || return 1
+    awk -v us="$since" -v began="$1" 'BEGIN { exit !(us != "" && us / 1000000 > began) }' || return 1
+    exe=$(readlink "/proc/$pid/exe") || return 1
+    case $exe in
+        "" | *" (deleted)") return 1 ;;
+    esac
+    return 0
+}
+
+restart_agent() {
+    # Every systemctl call counts on a small guest, so the common case is one restart and one sample.
+    # The start limit also counts restarts of a unit that is active now (a crash loop, a rollback a
+    # moment ago): a restart it refuses is retried once after reset-failed.
+    restart_once || return 1
+    sample
+    # A package that changed the unit on disk without a daemon-reload of its own: the restart above
+    # ran the old definition. daemon-reload is slow on small guests, so only then.
+    if [ "$reload" = yes ]; then
+        systemctl daemon-reload && restart_once && sample
+    fi
+}
+
+restart_once() {
+    systemctl restart "$service" 2>/dev/null && return 0
     systemctl reset-failed "$service" 2>/dev/null
     systemctl restart "$service"
 }
@@ -89,11 +125,12 @@ restart_and_wait() {
     restart_agent || { status_tail; return 1; }
     # With Restart=always (RestartSec=0 on EL) a crashing agent looks active between restarts:
     # require two samples a second apart, both active with the same main PID. A crash between
-    # them shows as a new PID. The first sample is taken at once: the window is one second.
-    tries=0
-    last=""
+    # them shows as a new PID. The first sample is the restart's own: the window is one second.
+    tries=1
+    last=$pid
+    [ "$state_now" = failed ] && tries=30
     while [ "$tries" -lt 30 ]; do
-        [ "$tries" -gt 0 ] && sleep 1
+        sleep 1
         tries=$((tries + 1))
         sample
         if [ "$state_now" = active ] && [ "$pid" != 0 ] && [ "$pid" = "$last" ]; then
@@ -111,12 +148,25 @@ restart_and_note() {
     # two samples 0.3 s apart; the full stability window (the same active main PID a second after the
     # first sample) is checked by `confirm`, after libvirt has seen the new agent answer, so most of
     # the window passes while qganb checks the agent. Notes the PID and when (seconds since boot).
-    restart_agent || { status_tail; return 1; }
-    tries=0
-    last=""
-    first=""
+    # $1: when the install began (seconds since boot); with no configuration change waiting, an agent
+    # the package's scriptlet restarted since then is not restarted again.
+    if [ -n "$1" ] && [ ! -f "$state/config.new" ] && restarted_by_package "$1"; then
+        say "the package restarted $service (main PID $pid, running the installed binary): no second restart"
+    else
+        restart_agent || { status_tail; return 1; }
+    fi
+    first=$(cut -d' ' -f1 /proc/uptime)
+    # The sample just taken is the first. The build now in the rpm database is read between the first
+    # two samples, in the time the gap waits anyway; `confirm` compares it with the upload.
+    tries=1
+    last=$pid
+    [ "$state_now" = failed ] && tries=50
+    if [ -f "$state/digest.argv" ]; then
+        installed_digest >"$state/digest" 2>/dev/null &
+    fi
     while [ "$tries" -lt 50 ]; do
-        [ "$tries" -gt 0 ] && sleep 0.3
+        sleep 0.3
+        wait
         tries=$((tries + 1))
         now=$(cut -d' ' -f1 /proc/uptime)
         sample
@@ -133,10 +183,21 @@ restart_and_note() {
 }
 
 confirm() {
-    # The new agent answered through libvirt: it must still be the process the restart started, a
-    # second or more after it started. Then the transaction is over: release it. Otherwise say so and
-    # keep everything for the restore.
+    # The new agent answered through libvirt. The rpm database must hold the very build uploaded
+    # (header digest $1: a repository or a scriptlet may have put another build of the same NEVRA
+    # there), and the agent must still be the process the restart started, a second or more after it
+    # started. Then the transaction is over: release it. Otherwise say so and keep everything for the
+    # restore. The digest was read after the restart; a transaction resumed from before reads it now.
+    expected=$1
     read -r started since <"$state/started" || { echo "unstable no-record"; return 0; }
+    if [ -n "$expected" ] && [ -f "$state/digest.argv" ]; then
+        found=$(tail -n 1 "$state/digest" 2>/dev/null)
+        [ -n "$found" ] || found=$(installed_digest 2>/dev/null | tail -n 1)
+        if [ "$found" != "$expected" ]; then
+            echo "digest ${found:-unreadable}"
+            return 0
+        fi
+    fi
     left=$(awk -v since="$since" '{ d = since + 1 - $1; if (d > 0) printf "%.2f", d; else print 0 }' /proc/uptime)
     [ "$left" != 0 ] && sleep "$left"
     sample
@@ -154,10 +215,25 @@ wait_for_status() {
     offset=$1
     quarters=$(($2 * 4))
     seen=$3
+    if [ ! -f "$state/status" ] && command -v flock >/dev/null 2>&1; then
+        # The detached script runs under flock: the lock comes free the moment it exits, so the
+        # status is seen at once, without polling (phases then show with the next answer). Its pid
+        # file, its first act, says it holds the lock (at most 5 s after its start).
+        twentieths=100
+        while [ ! -f "$state/pid" ] && [ "$twentieths" -gt 0 ]; do
+            sleep 0.05
+            twentieths=$((twentieths - 1))
+        done
+        if [ -f "$state/running.lock" ]; then
+            flock -s -w "$2" "$state/running.lock" true 2>/dev/null
+            quarters=0
+        fi
+    fi
     while [ ! -f "$state/status" ] && [ "$quarters" -gt 0 ]; do
         now=""
         [ -f "$state/phase" ] && read -r now <"$state/phase"
-        [ "$now" != "$seen" ] && break
+        # No phase yet: the detached script is starting, which is no change to report.
+        [ -n "$now" ] && [ "$now" != "$seen" ] && break
         sleep 0.25
         quarters=$((quarters - 1))
     done
@@ -215,16 +291,27 @@ take_lock() {
 launch() {
     # A transient unit is outside the SSH session's cgroup, so logind cannot end it with the
     # session; setsid is the fallback on guests without systemd.
-    if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        if systemd-run --unit="qganb-install-${state##*.}-$1" --description="qganb install transaction" \
-                sh "$0" "$1" "$state" >/dev/null 2>&1; then
-            return 0
-        fi
+    # Under flock (util-linux) the script holds $state/running.lock while it runs, which `wait`
+    # blocks on; -o keeps the lock's descriptor from the script's children (a scriptlet's daemon
+    # must not hold it).
+    what=$1
+    if command -v flock >/dev/null 2>&1; then
+        set -- flock -o "$state/running.lock" sh "$0" "$what" "$state"
+    else
+        set -- sh "$0" "$what" "$state"
     fi
-    setsid sh "$0" "$1" "$state" </dev/null >/dev/null 2>&1 &
+    started=""
+    if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemd-run --unit="qganb-install-${state##*.}-$what" --description="qganb install transaction" \
+            "$@" >/dev/null 2>&1 && started=yes
+    fi
+    if [ -z "$started" ]; then
+        setsid "$@" </dev/null >/dev/null 2>&1 &
+    fi
 }
 
 apply() {
+    began=$(cut -d' ' -f1 /proc/uptime)
     phase install
     if ! run_argv install.argv; then
         restore install
@@ -236,30 +323,31 @@ apply() {
         cp -f "$path" "$state/config.orig" && cp -f "$state/config.new" "$path" || restore configure
     fi
     phase restart
-    # The build now in the rpm database, for qganb to compare with the one it uploaded; read while
-    # the agent restarts, not in a round trip of its own afterwards.
-    if [ -f "$state/digest.argv" ]; then
-        installed_digest >"$state/digest" 2>/dev/null &
-    fi
-    if ! restart_and_note; then
-        wait
+    if ! restart_and_note "$began"; then
         restore restart
     fi
-    wait
-    [ -s "$state/digest" ] && say "installed-digest $(tail -n 1 "$state/digest")"
     finish installed
 }
 
 installed_digest() {
-    set --
-    while IFS= read -r word; do
-        set -- "$@" "$word"
-    done <"$state/digest.argv"
-    "$@"
+    quiet_argv digest.argv
+}
+
+check_previous() {
+    # The previous package uploaded for the restore must read, with the guest's own rpm, as the one
+    # installed: a guest rpm that cannot read it could not put it back.
+    [ -f "$state/previous.argv" ] || return 0
+    seen=$(quiet_argv previous.argv 2>/dev/null | tail -n 1)
+    expected=$(cat "$state/previous.expect")
+    if [ "$seen" != "$expected" ]; then
+        echo "previous $seen"
+        exit 4
+    fi
 }
 
 case "$mode" in
     start)
+        check_previous
         take_lock
         rm -f "$state/pid"
         launch apply
@@ -282,14 +370,14 @@ case "$mode" in
         restore "$(cat "$state/check-failed" 2>/dev/null || echo agent-check)"
         ;;
     confirm)
-        confirm
+        confirm "$3"
         ;;
     release)
         [ "$(readlink "$lock" 2>/dev/null)" = "$state" ] && rm -f "$lock"
         rm -rf -- "$state"
         ;;
     *)
-        echo "usage: $0 start|start-restore|confirm|release STATE_DIR | wait STATE_DIR OFFSET SECONDS PHASE" >&2
+        echo "usage: $0 start|start-restore|release STATE_DIR | confirm STATE_DIR DIGEST | wait STATE_DIR OFFSET SECONDS PHASE" >&2
         exit 2
         ;;
 esac

@@ -81,7 +81,8 @@ def classify_ssh_failure(target: SshTarget, stderr: str) -> SshError:
             problem = f"{target} offered a host key that is not in {known}; refused"
         return HostKeyRejected(problem, "if the guest was really re-installed, check its key out of band "
                                f"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console) and add it to {known}")
-    if "Permission denied" in text or "Too many authentication failures" in text:
+    # "Permission denied (publickey,...)" is sshd's refusal; scp's "scp: PATH: Permission denied" is a file's.
+    if "Permission denied (" in text or "Too many authentication failures" in text:
         return AuthenticationFailed(f"{target} refused our key for {target.user}",
                                     "check the key (--identity) and the user's ~/.ssh/authorized_keys on the guest")
     if any(s in text for s in ("Connection refused", "Connection timed out", "No route to host",

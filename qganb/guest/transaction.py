@@ -4,6 +4,7 @@ half-way. This module starts it, follows its log and waits for its status."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from qganb.errors import (
     InstallError,
     InstallLocked,
     InstallOutcomeUnknown,
+    PreviousPackageUnavailable,
     SshCommandFailed,
     SshError,
 )
@@ -19,11 +21,17 @@ from qganb.guest.shell import GuestShell
 from qganb.process import LineSink
 
 SCRIPT = Path(__file__).resolve().parent / "install-transaction.sh"
-POLL_SECONDS = 5  # how long one poll waits on the guest for the transaction's status
+# How long one poll waits on the guest for the transaction's status; where the guest has flock the
+# poll blocks on the running script's lock, so this only paces the log shown while it runs.
+POLL_SECONDS = 10
+FIRST_PHASE = "install"  # what the script's apply does first: announced when `start` returns
 
 
 def write_argv(path: Path, argv: list[str]) -> None:
     """One word per line: the script turns each line into one word of "$@", never through a shell."""
+    for word in argv:
+        if "\n" in word:
+            raise ValueError(f"argv word {word!r} holds a newline, which the guest script would split")
     path.write_text("".join(word + "\n" for word in argv))
 
 
@@ -38,9 +46,12 @@ class GuestTransaction:
         self.offset = 0
         self.phase = ""  # the last phase seen in the log: a poll returns as soon as another starts
         self.tail: list[str] = []
-        self.installed_digest: str | None = None  # the header digest the guest's rpm database reported
+        # The header digest the guest's rpm database reported, when a script from before `confirm`
+        # checked it (a resumed transaction); the script now checks it in `confirm`.
+        self.installed_digest: str | None = None
         self.released = False  # `confirm` dropped the state directory and the lock
         self.started = False
+        self.uploaded = False  # the script is in the state directory
         self.finished = False  # the script wrote its status
         # Nothing is left to undo: not started, the new agent passed every check, or a restore ran.
         # Only then may the state directory (the previous RPM, the restore argv) go.
@@ -50,9 +61,17 @@ class GuestTransaction:
     def script(self) -> str:
         return f"{self.state}/install-transaction.sh"
 
-    def start(self) -> None:
-        """Take the guest's install lock and start the transaction, detached."""
+    def start(self, previous: str | None = None) -> None:
+        """Check the uploaded previous package (`previous`: its NEVRA, for the message), take the
+        guest's install lock and start the transaction, detached. Its first phase is announced here:
+        the first poll waits for the next one (or the end), saving a round trip."""
         done = self.ssh.run(["sh", self.script, "start", self.state], as_root=True, check=False)
+        if done.returncode == 4 and done.stdout.startswith("previous "):
+            seen = done.stdout.removeprefix("previous ").strip()
+            raise PreviousPackageUnavailable(
+                f"the guest's rpm reads the uploaded RPM of {previous or 'the previous package'} as "
+                f"{seen.replace(chr(9), ' ') or 'nothing (its rpm cannot read the file)'}, not as the installed package; it could not be put back",
+                "pass the very RPM installed with --previous-rpm PATH, in a format the guest's rpm reads")
         if done.returncode == 3 and done.stdout.startswith("locked "):
             holder = done.stdout.removeprefix("locked ").strip()
             raise InstallLocked(
@@ -63,6 +82,8 @@ class GuestTransaction:
             raise SshCommandFailed(self.ssh.target, ["sh", self.script, "start", self.state], done.returncode,
                                    done.stderr or done.stdout)
         self.started, self.finished, self.settled = True, False, False
+        self.phase = FIRST_PHASE
+        self.say(f"  guest: {self.phase}")
 
     def start_restore(self, failed_check: str) -> None:
         """Put the previous package back (detached), naming the check the new agent failed."""
@@ -84,21 +105,25 @@ class GuestTransaction:
             if line.startswith("qganb: installed-digest "):
                 self.installed_digest = line.removeprefix("qganb: installed-digest ").strip() or None
             if line.startswith("qganb: phase "):
-                self.phase = line.removeprefix("qganb: phase ")
-                self.say(f"  guest: {self.phase}")
+                phase = line.removeprefix("qganb: phase ")
+                if phase != self.phase:  # `start` announced the first one
+                    self.say(f"  guest: {phase}")
+                self.phase = phase
 
     def wait(self, timeout: float, reconnect_timeout: float) -> str:
         """Poll until the script writes its status; ride out short connection losses.
 
         Each poll is one SSH round trip that waits on the guest itself (up to POLL_SECONDS), so the
-        status is seen within a quarter second of being written."""
+        status is seen at once where the guest has flock, else within a quarter second."""
         deadline = time.monotonic() + timeout
         lost_since: float | None = None
         gone = 0
         while time.monotonic() < deadline:
             try:
+                # Never past the deadline: a poll blocks on the guest for up to its seconds.
+                seconds = max(1, min(POLL_SECONDS, math.ceil(deadline - time.monotonic())))
                 done = self.ssh.run(["sh", f"{self.state}/install-transaction.sh", "wait", self.state,
-                                     str(self.offset), str(POLL_SECONDS), self.phase],
+                                     str(self.offset), str(seconds), self.phase],
                                     as_root=True, check=False, timeout=POLL_SECONDS + 60)
                 lost_since = None
                 state, _, log = done.stdout.partition("\n")
@@ -130,19 +155,22 @@ class GuestTransaction:
             f"the install on {self.ssh.target} did not finish within {timeout:g} s; it goes on on the guest",
             f"finish it with `qganb install --resume RUN_DIR` once it is done (see {self.state}/log on the guest)")
 
-    def confirm(self) -> str | None:
-        """After libvirt has seen the new agent answer: the guest checks it is still the process the
-        restart started, a second or more later, and if so releases the transaction in the same round
-        trip. Returns None when stable, else what the guest saw (the restore then needs the state)."""
-        done = self.ssh.run(["sh", self.script, "confirm", self.state], as_root=True, check=False)
+    def confirm(self, digest: str) -> tuple[str, str] | None:
+        """After libvirt has seen the new agent answer: the guest checks that its rpm database holds
+        the build with header digest `digest` and that the agent is still the process the restart
+        started, a second or more later; if so it releases the transaction in the same round trip.
+        Returns None then, else ("digest", what the database holds) or ("unstable", what the guest
+        saw); the restore then needs the state, which is kept."""
+        done = self.ssh.run(["sh", self.script, "confirm", self.state, digest], as_root=True, check=False)
         lines = done.stdout.splitlines()
         first = lines[0].strip() if lines else ""
         if first == "stable":
             self.released = True
             return None
-        if first.startswith("unstable"):
+        kind, _, seen = first.partition(" ")
+        if kind in ("digest", "unstable"):
             self.tail = (self.tail + lines)[-20:]
-            return first.removeprefix("unstable").strip()
+            return kind, seen.strip()
         # A script from before `confirm` (a resumed transaction) checked the window itself.
         return None
 
@@ -151,8 +179,11 @@ class GuestTransaction:
         if self.released:
             return
         try:
+            if not self.uploaded:  # no script yet, and no lock taken
+                self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
+                return
             done = self.ssh.run(["sh", self.script, "release", self.state], as_root=True, check=False)
-            if not done.succeeded:  # the script never got there: an install that failed before its upload
+            if not done.succeeded:  # the script never got there: an upload that failed half-way
                 self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
         except SshError:
             pass

@@ -9,11 +9,14 @@ Set QGANB_CCACHE=0 to build without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-from qganb import paths
+from qganb import file_lock, paths
+from qganb.process import LineSink
 
 # Debian/Ubuntu, then Fedora/EL: where the ccache package puts its cc/gcc symlinks.
 MASQUERADE_DIRS = (Path("/usr/lib/ccache"), Path("/usr/lib64/ccache"))
@@ -44,3 +47,17 @@ def compiler_cache_env(base_dir: Path) -> dict[str, str]:
         "CCACHE_NOHASHDIR": "1",
         "CCACHE_MAXSIZE": os.environ.get("CCACHE_MAXSIZE", MAX_SIZE),
     }
+
+
+@contextlib.contextmanager
+def one_build_of(source_digest: str, on_wait: LineSink | None = None) -> Iterator[None]:
+    """Hold while compiling the sources of the src.rpm with this digest. Two builds of one source at
+    once (the testbed's stock rebuild and the pipeline's patched build of the same src.rpm, as
+    `make demo` starts them) would both miss the compiler cache and share the CPU; in turns, the
+    second one finds nearly every object cached. Without a compiler cache there is nothing to wait for."""
+    if masquerade_dir() is None:
+        yield
+        return
+    with file_lock.held(paths.cache_dir() / "locks" / f"compile-{source_digest[:16]}.lock", on_wait=on_wait,
+                        what="another build of the same sources (its compiler cache then serves this one)"):
+        yield

@@ -12,10 +12,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from qganb.digests import sha256_of
 from qganb.errors import BuildFailed, CommandFailed, MissingBuildDependency, QganbError
 from qganb.process import LineSink, require_tool, run
 from qganb.rpm import build_host, build_requires
-from qganb.rpm.compiler_cache import compiler_cache_env
+from qganb.rpm.compiler_cache import compiler_cache_env, one_build_of
 from qganb.rpm.query import nevra_of
 
 
@@ -126,8 +127,9 @@ def rebuild_srpm(srpm: Path, topdir: Path, *, log: Path, on_line: LineSink | Non
     deps = ["--nodeps"] if build_host.needs_nodeps() else []
     host = build_host.rpmbuild_host_args(topdir, dist=dist, log_path=log)
     try:
-        run(["rpmbuild", "--rebuild", *deps, *host, srpm],
-            env=compiler_cache_env(topdir / "BUILD"), log_path=log, on_line=on_line)
+        with one_build_of(sha256_of(srpm), on_wait=on_line):
+            run(["rpmbuild", "--rebuild", *deps, *host, srpm],
+                env=compiler_cache_env(topdir / "BUILD"), log_path=log, on_line=on_line)
     except CommandFailed as exc:
         log_text = log.read_text(errors="replace")
         missing = _missing_dependency(exc, log_text, srpm, host)

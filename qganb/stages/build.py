@@ -7,6 +7,7 @@ from __future__ import annotations
 from qganb.errors import QganbError
 from qganb.process import LineSink
 from qganb.rpm import build_host, build_requires
+from qganb.rpm.compiler_cache import one_build_of
 from qganb.rpm.rpmbuild import build_rpms, dist_of
 from qganb.stages.records import BuildRecord, DiffRecord, FetchRecord, SpecRecord
 from qganb.stages.run_dir import RunDir
@@ -33,9 +34,10 @@ def run(run_dir: RunDir, *, nodeps: bool | None = None, install_builddeps: bool 
         # Without --install-builddeps the check only informs: rpmbuild is the judge of the build.
         if tell is not None:
             tell(f"warning: the BuildRequires check could not run ({exc}); building anyway")
-    packages = build_rpms(spec.spec, run_dir.build_topdir, dist=dist,
-                          nodeps=build_host.needs_nodeps() if nodeps is None else nodeps,
-                          log=log, on_line=on_line, patch_name=patch.path.name)
+    with one_build_of(fetched.sha256, on_wait=tell):
+        packages = build_rpms(spec.spec, run_dir.build_topdir, dist=dist,
+                              nodeps=build_host.needs_nodeps() if nodeps is None else nodeps,
+                              log=log, on_line=on_line, patch_name=patch.path.name)
     record = BuildRecord(packages, str(log))
     run_dir.record(record)
     return record

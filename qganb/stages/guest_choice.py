@@ -3,6 +3,7 @@ local testbed when none is named, shared by the CLI, the notebooks and the runne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class GuestChoice:
     uri: str = DEFAULT_URI
     install_flags: list[str] = field(default_factory=list)  # what this guest always needs, e.g. --nodeps
     known_rpms: list[Path] = field(default_factory=list)  # RPMs it may run: rollback targets for an install
+    more_known_rpms: Callable[[], list[Path]] | None = None  # more of them, found only when needed
     testbed: bool = False
 
     def agent(self) -> VirshAgent:
@@ -57,7 +59,8 @@ def choose_guest(guest: str = "", domain: str = "", *, uri: str = DEFAULT_URI, i
     # The testbed's rpm database is empty (a Debian guest), so packages go in without dependency
     # checks; its stock agent is the first rollback target.
     return GuestChoice(SshClient(testbed.ssh_target()), testbed.DOMAIN, DEFAULT_URI, ["--nodeps"],
-                       [start or testbed.stock_agent_rpm()], testbed=True)
+                       [start] if start is not None else [],
+                       None if start is not None else lambda: [testbed.stock_agent_rpm()], testbed=True)
 
 
 def existing_stock(path: str) -> Path:

@@ -19,7 +19,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -40,13 +40,11 @@ from qganb.errors import (
     NothingToResume,
     PreviousPackageUnavailable,
     RollbackFailed,
-    RpmQueryFailed,
 )
 from qganb.guest.agent_config import Blocked
 from qganb.guest.facts import (
     GuestFacts,
     gather_facts,
-    installed_header_digest,
 )
 from qganb.guest.shell import GuestShell
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
@@ -54,11 +52,13 @@ from qganb.process import LineSink
 from qganb.rpm.kept_packages import keep_rpm, kept_rpm
 from qganb.rpm.query import (
     HEADER_DIGEST_QUERY,
+    NEVRA_QUERY,
     Nevra,
     file_query_argv,
     header_digest_of,
     installed_query_argv,
     nevra_of,
+    query_file,
 )
 from qganb.rpm.rpmbuild import BuiltPackage
 from qganb.stages.records import BuildRecord, EditRecord, InstallRecord
@@ -76,6 +76,9 @@ class InstallOptions:
     # installed before (kept in its cache by NEVRA), else downloaded on the guest by dnf/yum.
     previous_rpm: Path | None = None
     known_rpms: list[Path] = field(default_factory=list)  # RPMs the guest may run (the testbed's stock one)
+    # More of them, asked for only when neither `known_rpms` nor qganb's kept copy is the running build
+    # (finding the testbed's stock RPM resolves its source: a cost most installs need not pay).
+    more_known_rpms: Callable[[], list[Path]] | None = None
     unblock: bool = False  # rewrite the agent's configuration line that blocks a new command
     allow_downgrade: bool = False  # install over a newer package (rpm --oldpackage, dnf/yum downgrade)
     service: str = "qemu-guest-agent"
@@ -191,12 +194,19 @@ def plan_install(ssh: GuestShell, rpm: Path, facts: GuestFacts, options: Install
         (scratch / "no-previous").write_text("")  # the restore only removes the new package
         plan.uploads.append(scratch / "no-previous")
     else:
-        previous_path = _previous_rpm(ssh, facts.installer, facts.installed_digest, str(previous), options, state,
+        previous_path, uploaded = _previous_rpm(ssh, facts.installer, facts.installed_digest, str(previous), options, state,
                                       scratch, plan.uploads)
         plan.restore_argv = ["rpm", "-Uvh", "--oldpackage", "--replacepkgs", *rpm_flags, previous_path]
+        if uploaded is not None:
+            # `start` checks on the guest, with its own rpm, that the upload reads as the installed
+            # package (by NEVRA, as the operator's file was checked here).
+            query = NEVRA_QUERY.rstrip("\n")
+            write_argv(scratch / "previous.argv", file_query_argv(previous_path, query))
+            (scratch / "previous.expect").write_text(query_file(uploaded, query).rstrip("\n") + "\n")
+            plan.uploads += [scratch / "previous.argv", scratch / "previous.expect"]
     write_argv(scratch / "install.argv", plan.install_argv)
     write_argv(scratch / "restore.argv", plan.restore_argv)
-    write_argv(scratch / "digest.argv", installed_query_argv(package.name, HEADER_DIGEST_QUERY))
+    write_argv(scratch / "digest.argv", installed_query_argv(package.name, HEADER_DIGEST_QUERY.rstrip("\n")))
     (scratch / "service").write_text(options.service + "\n")
     plan.uploads += [scratch / "install.argv", scratch / "restore.argv", scratch / "digest.argv", scratch / "service"]
     if new_config:
@@ -222,13 +232,18 @@ class InstallCheck:
     selinux: list[str]
 
 
+STATE_TEMPLATE = "/var/tmp/qganb-install.XXXXXX"
+
+
 def _prepare(ssh: GuestShell, agent: VirshAgent, package: Nevra, options: InstallOptions, commands: list[str],
-             selinux_booleans: list[str], say: LineSink) -> tuple[GuestFacts, list[Blocked]]:
+             selinux_booleans: list[str], say: LineSink, state_template: str | None = None
+             ) -> tuple[GuestFacts, list[Blocked]]:
     """The pre-checks before anything changes: connection and host key, root or sudo, no other
-    install running, the current agent answering through libvirt, the guest's facts."""
+    install running, the current agent answering through libvirt, the guest's facts. With
+    `state_template`, the install's state directory is made in the same session (facts.state); a
+    failed check removes it again."""
     say(f"connecting to {ssh.target} (host key verified)")
-    ssh.check_root()
-    facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans)
+    facts = _facts_after_agent_check(ssh, agent, package.name, options, selinux_booleans, state_template)
     say(f"guest: {'root' if not ssh.sudo else ssh.target.user + ' with sudo -n'}; installed: "
         f"{facts.installed or 'no ' + package.name}; installer: {facts.installer}")
     blocked = facts.config.blocked(commands)
@@ -308,27 +323,29 @@ def install_rpm(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT_U
     started = time.monotonic()
     agent = VirshAgent(domain, uri=uri)
     package = nevra_of(rpm)
-    facts, blocked = _prepare(ssh, agent, package, options, commands, selinux_booleans or [], say)
-    if _runs_this_build(ssh, rpm, package, facts, blocked, options):
-        say(f"unchanged: {ssh.target} already runs this very build of {package}, and {domain}'s agent answers "
-            "guest-ping")
-        return InstallRecord(
-            target=str(ssh.target), domain=domain, uri=uri, previous=str(package), installed=str(package),
-            version=package.version, installer=[], blocked=[str(b.line) for b in blocked], unblocked=[],
-            selinux=facts.selinux.lines(), seconds={"total": round(time.monotonic() - started, 1)},
-            log=str(log_path) if log_path else "", outcome="unchanged")
-
-    state = ssh.run(["mktemp", "-d", "/var/tmp/qganb-install.XXXXXX"]).stdout.strip()
+    # The probe makes the transaction's state directory: one round trip less. Until the
+    # transaction starts, the `finally` below removes it again, whatever happens.
+    facts, blocked = _prepare(ssh, agent, package, options, commands, selinux_booleans or [], say,
+                              state_template=STATE_TEMPLATE)
+    assert facts.state is not None
+    state = facts.state
     transaction = GuestTransaction(ssh, state, say, log_path)
     try:
+        if _runs_this_build(ssh, rpm, package, facts, blocked, options):
+            say(f"unchanged: {ssh.target} already runs this very build of {package}, and {domain}'s agent answers "
+                "guest-ping")
+            return InstallRecord(
+                target=str(ssh.target), domain=domain, uri=uri, previous=str(package), installed=str(package),
+                version=package.version, installer=[], blocked=[str(b.line) for b in blocked], unblocked=[],
+                selinux=facts.selinux.lines(), seconds={"total": round(time.monotonic() - started, 1)},
+                log=str(log_path) if log_path else "", outcome="unchanged")
         with tempfile.TemporaryDirectory(prefix="qganb-install-") as scratch:
             plan = plan_install(ssh, rpm, facts, options, blocked, state, Path(scratch))
             seconds["checks"] = time.monotonic() - started
             say(f"uploading {rpm.name} to {ssh.target}:{state}")
             upload_start = time.monotonic()
             ssh.upload(plan.uploads, state)
-            if plan.previous is not None:
-                _check_previous_on_guest(ssh, plan.restore_argv[-1], str(plan.previous))
+            transaction.uploaded = True
             seconds["upload"] = time.monotonic() - upload_start
         pending = PendingInstall(str(ssh.target), domain, uri, state, str(package), package.name, package.version,
                                  header_digest_of(rpm), str(plan.previous) if plan.previous else None,
@@ -352,7 +369,7 @@ def install_rpm(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT_U
 
 
 def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, options: InstallOptions,
-                             selinux_booleans: list[str]) -> GuestFacts:
+                             selinux_booleans: list[str], state_template: str | None = None) -> GuestFacts:
     """The guest's facts, read while libvirt checks that the current agent answers. Another install
     holding the guest's lock is reported first (its restart may be why the agent is silent, and what
     was read in its middle means nothing); then a silent agent, the first thing an operator must fix."""
@@ -360,20 +377,29 @@ def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, o
         agent_check = pool.submit(_check_agent_answers, agent)
         try:
             facts = gather_facts(ssh, package=package, wanted_installer=options.installer, service=options.service,
-                                 selinux_booleans=selinux_booleans)
+                                 selinux_booleans=selinux_booleans, learn_user=True, state_template=state_template)
         except BaseException:
             agent_check.result()
             raise
-        if facts.install_running is not None:
-            holder = facts.install_running
-            # The guest-side script takes the lock atomically when a transaction starts: this is the
-            # early, readable refusal.
-            raise InstallLocked(
-                f"another qganb install is running on {ssh.target} (its state: {holder})",
-                "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
-                f"or read {holder}/log on the guest and remove {holder} there")
-        agent_check.result()
+        try:
+            _refuse_while_installing(ssh, facts)
+            agent_check.result()
+        except BaseException:
+            if facts.state is not None:
+                ssh.run(["rm", "-rf", "--", facts.state], as_root=True, check=False)
+            raise
     return facts
+
+
+def _refuse_while_installing(ssh: GuestShell, facts: GuestFacts) -> None:
+    if facts.install_running is not None:
+        holder = facts.install_running
+        # The guest-side script takes the lock atomically when a transaction starts: this is the
+        # early, readable refusal.
+        raise InstallLocked(
+            f"another qganb install is running on {ssh.target} (its state: {holder})",
+            "wait until it ends; if its qganb was interrupted, finish it with `qganb install --resume RUN_DIR`, "
+            f"or read {holder}/log on the guest and remove {holder} there")
 
 
 @contextmanager
@@ -403,7 +429,7 @@ def _run_transaction(plan: InstallPlan, transaction: GuestTransaction, agent: Vi
     transaction_start = time.monotonic()
     if pending_path is not None:
         pending.save(pending_path)
-    transaction.start()
+    transaction.start(str(plan.previous) if plan.previous else None)
     try:
         status = transaction.wait(options.transaction_timeout, options.reconnect_timeout)
     except KeyboardInterrupt as interrupt:
@@ -437,13 +463,14 @@ def check_new_agent(transaction: GuestTransaction, agent: VirshAgent, ssh: Guest
     try:
         say(f"waiting for {agent.domain}'s agent to answer guest-ping through libvirt")
         wait_for_agent(agent, timeout=options.agent_timeout)
-        # The transaction read it on the guest while the restart settled; a resumed one did not.
-        installed = transaction.installed_digest or installed_header_digest(ssh, pending.name)
-        if installed != pending.header_digest:
+        # A script from before `confirm` checked the digest logged it; the script now checks it in
+        # `confirm`, within the stability window it waits for anyway.
+        if transaction.installed_digest is not None and transaction.installed_digest != pending.header_digest:
             raise _DigestMismatch()
-        unstable = transaction.confirm()
-        if unstable is not None:
-            raise _Unstable(unstable)
+        problem = transaction.confirm(pending.header_digest)
+        if problem is not None:
+            kind, seen = problem
+            raise _DigestMismatch() if kind == "digest" else _Unstable(seen)
     except (ConnectionLost, InstallOutcomeUnknown):
         raise
     except BaseException as exc:  # noqa: BLE001  every failure here must roll back, Ctrl-C included
@@ -469,15 +496,17 @@ def _restore(transaction: GuestTransaction, agent: VirshAgent, options: InstallO
 
 
 def _previous_rpm(ssh: GuestShell, installer: str, running: str | None, previous: str, options: InstallOptions, state: str,
-                  scratch: Path, uploads: list[Path]) -> str:
-    """Path on the guest of the installed package's RPM, for the rollback; fails before any change.
-    It is kept apart from the new RPM: a rebuild can have the very same file name."""
+                  scratch: Path, uploads: list[Path]) -> tuple[str, Path | None]:
+    """Path on the guest of the installed package's RPM, for the rollback, and the local file
+    uploaded there when the guest must check that its rpm reads it as the installed package (None:
+    no need); fails before any change. It is kept apart from the new RPM: a rebuild can have the
+    very same file name."""
 
-    def upload_as_previous(local: Path) -> str:
+    def upload_as_previous(local: Path, check_on_guest: bool) -> tuple[str, Path | None]:
         staged = scratch / f"previous-{local.name}"
         shutil.copyfile(local, staged)
         uploads.append(staged)
-        return f"{state}/{staged.name}"
+        return f"{state}/{staged.name}", staged if check_on_guest else None
 
     if options.previous_rpm is not None:
         given = str(nevra_of(options.previous_rpm))
@@ -485,13 +514,20 @@ def _previous_rpm(ssh: GuestShell, installer: str, running: str | None, previous
             raise PreviousPackageUnavailable(
                 f"--previous-rpm {options.previous_rpm} is {given}, but the guest has {previous} installed",
                 f"pass the RPM of {previous}")
-        return upload_as_previous(options.previous_rpm)
+        # The operator's file: the guest's own rpm must read it as the installed package.
+        return upload_as_previous(options.previous_rpm, True)
     # Only the very build the guest runs: rebuilds can share a NEVRA.
-    candidates = [p for p in options.known_rpms if str(nevra_of(p)) == previous]
-    kept = kept_rpm(previous)
-    for candidate in [*candidates, *([kept] if kept is not None else [])]:
+    def candidates() -> Iterator[Path]:
+        yield from (p for p in options.known_rpms if str(nevra_of(p)) == previous)
+        if (kept := kept_rpm(previous)) is not None:
+            yield kept
+        if options.more_known_rpms is not None:
+            yield from (p for p in options.more_known_rpms() if str(nevra_of(p)) == previous)
+
+    for candidate in candidates():
         if header_digest_of(candidate) == running:
-            return upload_as_previous(keep_rpm(candidate))
+            # The very header the guest's rpm database holds, so its rpm reads the file: no check there.
+            return upload_as_previous(keep_rpm(candidate), False)
     download = {"dnf": ["dnf", "download", f"--destdir={state}/previous"],
                 "yum": ["yumdownloader", f"--destdir={state}/previous"]}.get(installer)
     fix = ("pass it with --previous-rpm PATH (`qganb rollout`: --known-rpm PATH); the install changes nothing "
@@ -516,7 +552,7 @@ def _previous_rpm(ssh: GuestShell, installer: str, running: str | None, previous
             f"the guest's repositories offer {previous}, but another build of it than the one installed "
             f"(header digest {digest or 'unreadable'}, installed {running})",
             "pass the very RPM installed with --previous-rpm PATH, or publish it to the guest's repository")
-    return listed[0]
+    return listed[0], None
 
 
 def _download_error(text: str) -> str:
@@ -526,17 +562,6 @@ def _download_error(text: str) -> str:
         if line.startswith(("Error:", "No such command", "No Match")) or "command not found" in line:
             return line
     return lines[-1] if lines else "no message"
-
-
-def _check_previous_on_guest(ssh: GuestShell, path: str, previous: str) -> None:
-    done = ssh.run(file_query_argv(path), check=False)
-    try:
-        seen = str(Nevra.parse_query(done.stdout)) if done.succeeded else "no package"
-    except RpmQueryFailed:
-        seen = done.stdout.strip() or "no package"
-    if seen != previous:
-        raise PreviousPackageUnavailable(f"the uploaded {path} reads as {seen}, not {previous}",
-                                         "check the file passed with --previous-rpm")
 
 
 def _raise_for(status: str, transaction: GuestTransaction, previous: str | None, agent: VirshAgent,
@@ -587,7 +612,7 @@ def resume_install(ssh: GuestShell, pending: PendingInstall, *, options: Install
                               f"removed by hand (it ran on {pending.target})",
                               "connect to the guest it ran on; check its agent with `qganb verify`")
     transaction = GuestTransaction(ssh, pending.state, say, log_path)
-    transaction.started, transaction.settled = True, False
+    transaction.started, transaction.settled, transaction.uploaded = True, False, True
     say(f"resuming the install on {ssh.target} ({pending.state})")
     try:
         with _sigterm_as_interrupt():

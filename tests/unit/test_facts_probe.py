@@ -28,7 +28,8 @@ class HostShell:
     def run(self, command: Sequence[str], *, as_root: bool = False, check: bool = True,
             input_text: str | None = None, timeout: float | None = 120) -> RemoteResult:
         self.commands.append(list(command))
-        env = {**os.environ, "PATH": f"{self.bin_dir}:/usr/bin:/bin"}
+        env = {**os.environ, "PATH": f"{self.bin_dir}:/usr/bin:/bin",
+               "PROBE_TEST_SUDO": "1" if as_root and self.sudo else ""}
         done = subprocess.run(list(command), input=input_text, capture_output=True, text=True, env=env, timeout=timeout)
         return RemoteResult(list(command), done.returncode, done.stdout, done.stderr)
 
@@ -81,8 +82,30 @@ def test_one_session_reads_the_package_its_digest_the_unit_and_its_file(guest) -
     assert facts.config.exec_start is not None and "--blacklist" in facts.config.exec_start.text
     assert any("guest-exec" in text for text in facts.config.environment_files.values())
     assert facts.selinux.mode == "absent"
-    # The probe, then the one EnvironmentFile its unit names: two sessions in all.
-    assert [c[:2] for c in shell.commands] == [["sh", "-s"], ["cat", shell.commands[1][1]]]
+    # The probe reads the EnvironmentFile its unit names too: one session in all.
+    assert [c[:2] for c in shell.commands] == [["sh", "-s"]]
+
+
+def test_environment_files_keep_every_byte_and_a_continued_line_is_read_apart(guest, tmp_path: Path) -> None:
+    shell, bin_dir = guest
+    exact = tmp_path / "exact.env"
+    exact.write_bytes(b'BLACKLIST_RPC="guest-exec"\n\n\nFSFREEZE_HOOK_ENABLE=0')  # blank lines, no last newline
+    other = tmp_path / "continued.env"
+    other.write_text("A=1\n")
+    _command(bin_dir, "systemctl", f'''[ "$1" = cat ] || exit 1
+echo "# /usr/lib/systemd/system/qemu-guest-agent.service"
+echo "[Service]"
+echo "EnvironmentFile=-{exact}"
+echo "EnvironmentFile=-{tmp_path / 'absent.env'}"
+echo "  EnvironmentFile=\\\\"
+echo "    {other}"
+echo "ExecStart=/usr/bin/qemu-ga"''')
+    facts = _facts(shell)
+    assert facts.config.environment_files[str(exact)] == exact.read_text()
+    assert facts.config.environment_files[str(other)] == "A=1\n"
+    assert str(tmp_path / "absent.env") not in facts.config.environment_files
+    # Only the continued line's file needed a session of its own.
+    assert [c for c in shell.commands if c[0] == "cat"] == [["cat", str(other)]]
 
 
 def test_the_installer_is_the_first_that_answers(guest) -> None:
@@ -146,3 +169,34 @@ def test_the_parser_keeps_each_section_apart() -> None:
     assert answers["lock"].returncode == 1 and answers["lock"].stdout == ""
     assert answers["unit"].stdout == "[Service]\nExecStart=/x\n"
     assert answers["getsebool:a_b"].stdout.strip() == "a_b --> off"
+
+
+def test_the_first_session_learns_the_user_and_makes_the_state_directory(guest, tmp_path: Path) -> None:
+    shell, _ = guest
+    shell.sudo = True  # whatever was assumed before: the probe's uid decides
+    facts = _facts(shell, learn_user=True, state_template=str(tmp_path / "qganb-install.XXXXXX"))
+    assert shell.sudo is False  # this host runs the suite as root, as the probe saw
+    probes = [c for c in shell.commands if c[:2] == ["sh", "-s"]]
+    assert len(probes) == 1 and ["id", "-u"] not in shell.commands  # no round trip of its own for the user
+    assert facts.state is not None and Path(facts.state).is_dir()
+    assert Path(facts.state).parent == tmp_path and Path(facts.state).name.startswith("qganb-install.")
+
+
+def test_a_state_directory_that_cannot_be_made_is_an_error_naming_where(guest, tmp_path: Path) -> None:
+    shell, _ = guest
+    with pytest.raises(InstallError, match="making a directory from .*/missing/qganb-install.XXXXXX"):
+        _facts(shell, state_template=str(tmp_path / "missing" / "qganb-install.XXXXXX"))
+
+
+def test_a_user_who_is_not_root_makes_the_state_directory_then_reads_through_sudo(guest, tmp_path: Path) -> None:
+    shell, bin_dir = guest
+    # Not root, except through sudo (the stand-in `id` reads how HostShell ran it).
+    _command(bin_dir, "id", '[ -n "$PROBE_TEST_SUDO" ] && echo 0 || echo 1000')
+    facts = _facts(shell, learn_user=True, state_template=str(tmp_path / "qganb-install.XXXXXX"))
+    assert shell.sudo is True
+    probes = [c for c in shell.commands if c[:2] == ["sh", "-s"]]
+    assert len(probes) == 2 and probes[1][6] == "-", "the second run, through sudo, makes no second directory"
+    assert [p.name.startswith("qganb-install.") for p in tmp_path.iterdir() if p.is_dir() and p.name != "bin"] \
+        == [True]
+    assert facts.state is not None and Path(facts.state).is_dir()
+    assert str(facts.installed) == "qemu-guest-agent-10:2.12.0-3.el7.x86_64"
