@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qganb.errors import InstallError
 from qganb.guest.agent_config import AgentConfig, parse_unit
-from qganb.guest.shell import GuestShell, learn_root
+from qganb.guest.shell import GuestShell, learn_root, remove_tree
 from qganb.rpm.query import (
     HEADER_DIGEST_QUERY,
     NEVRA_QUERY,
@@ -169,7 +169,7 @@ def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, servic
                 learn_root(ssh)  # sudo -n, or SudoUnavailable
             except BaseException:
                 if made is not None and made.returncode == 0 and made.stdout.strip().startswith("/"):
-                    ssh.run(["rm", "-rf", "--", made.stdout.strip()], check=False)
+                    remove_tree(ssh, made.stdout.strip(), as_root=False)
                 raise
             argv[STATE_ARG] = "-"  # made already, by the connecting user
             done = ssh.run(argv, as_root=True, check=False, input_text=probe)
@@ -201,7 +201,7 @@ def gather_facts(ssh: GuestShell, *, package: str, wanted_installer: str, servic
         config = _agent_config(ssh, answers.get("unit", Answer(1, "")), answers)
     except BaseException:
         if state is not None:
-            ssh.run(["rm", "-rf", "--", state], as_root=True, check=False)
+            remove_tree(ssh, state)
         raise
     return GuestFacts(nevra, chosen, config, _selinux(answers, booleans, selinux_booleans), installed_digest=digest,
                       install_running=running, state=state)

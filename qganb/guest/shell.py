@@ -49,6 +49,12 @@ class GuestShell(Protocol):
     def check_root(self) -> None: ...
 
 
+def remove_tree(shell: GuestShell, path: str, *, as_root: bool = True) -> None:
+    """`rm -rf` of a directory on the guest, for cleanup: a failure is not reported (nothing more
+    could be done about it than about the error that may be under way)."""
+    shell.run(["rm", "-rf", "--", path], as_root=as_root, check=False)
+
+
 def learn_root(shell: GuestShell) -> None:
     """Connect, learn whether we are root, and when not, that `sudo -n` works."""
     uid = shell.run(["id", "-u"]).stdout.strip()

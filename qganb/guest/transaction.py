@@ -17,7 +17,7 @@ from qganb.errors import (
     SshCommandFailed,
     SshError,
 )
-from qganb.guest.shell import GuestShell
+from qganb.guest.shell import GuestShell, remove_tree
 from qganb.process import LineSink
 
 SCRIPT = Path(__file__).resolve().parent / "install-transaction.sh"
@@ -180,10 +180,10 @@ class GuestTransaction:
             return
         try:
             if not self.uploaded:  # no script yet, and no lock taken
-                self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
+                remove_tree(self.ssh, self.state)
                 return
             done = self.ssh.run(["sh", self.script, "release", self.state], as_root=True, check=False)
             if not done.succeeded:  # the script never got there: an upload that failed half-way
-                self.ssh.run(["rm", "-rf", "--", self.state], as_root=True, check=False)
+                remove_tree(self.ssh, self.state)
         except SshError:
             pass

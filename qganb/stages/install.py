@@ -46,7 +46,7 @@ from qganb.guest.facts import (
     GuestFacts,
     gather_facts,
 )
-from qganb.guest.shell import GuestShell
+from qganb.guest.shell import GuestShell, remove_tree
 from qganb.guest.transaction import SCRIPT, GuestTransaction, write_argv
 from qganb.process import LineSink
 from qganb.rpm.kept_packages import keep_rpm, kept_rpm
@@ -297,7 +297,7 @@ def check_install(ssh: GuestShell, rpm: Path, *, domain: str, uri: str = DEFAULT
         with tempfile.TemporaryDirectory(prefix="qganb-check-") as scratch:
             plan = plan_install(ssh, rpm, facts, options, blocked, state, Path(scratch))
     finally:
-        ssh.run(["rm", "-rf", "--", state], as_root=True, check=False)
+        remove_tree(ssh, state)
     if plan.previous is None:
         rollback = f"rpm -e {package.name} (nothing was installed before)"
     elif plan.restore_argv[-1].startswith(f"{state}/previous/"):
@@ -386,7 +386,7 @@ def _facts_after_agent_check(ssh: GuestShell, agent: VirshAgent, package: str, o
             agent_check.result()
         except BaseException:
             if facts.state is not None:
-                ssh.run(["rm", "-rf", "--", facts.state], as_root=True, check=False)
+                remove_tree(ssh, facts.state)
             raise
     return facts
 
