@@ -31,8 +31,9 @@ $(TEST_STAMP): pyproject.toml $(STAMP) | test-host-packages
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# The suite's scratch goes to RAM (tmpfs) when there is room: see scripts/with-test-scratch.sh.
 test: test-setup
-	$(VENV)/bin/python -m pytest
+	@scripts/with-test-scratch.sh $(VENV)/bin/python -m pytest
 
 demo: setup
 	@scripts/demo.sh

@@ -94,9 +94,12 @@ def _prepare(orig: OrigTarball, orig_path: Path, cache_root: Path, final: Path) 
     require_tool("tar", "tar")
     require_tool("xz", "xz-utils")
     cache_root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".prepare-", dir=cache_root))
+    # The unpacked tree goes to the temporary directory (a tmpfs, where there is one, makes light work
+    # of its 20 000 files); only the result is written into the cache, then moved into place.
+    scratch = Path(tempfile.mkdtemp(prefix="qganb-prepare-"))
+    staging_parent = Path(tempfile.mkdtemp(prefix=".prepare-", dir=cache_root))
     try:
-        staging = scratch / "result"
+        staging = staging_parent / "result"
         (staging / "patches").mkdir(parents=True)
         unpacked = scratch / "unpacked"
         unpacked.mkdir()
@@ -149,6 +152,7 @@ def _prepare(orig: OrigTarball, orig_path: Path, cache_root: Path, final: Path) 
         return source
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(staging_parent, ignore_errors=True)
 
 
 def _repack(top: Path, tarball: Path, scratch: Path) -> None:
@@ -159,5 +163,7 @@ def _repack(top: Path, tarball: Path, scratch: Path) -> None:
          "-cf", plain, "-C", top.parent, top.name],
         log_path=scratch / "tar.log",
     )
-    run(["xz", "-T0", "-6", "--keep", plain], log_path=scratch / "tar.log")
-    os.replace(plain.with_suffix(".tar.xz"), tarball)
+    # -1: a tenth of -6's CPU (5 s against 49 s for 5.2's 175 MB) for a quarter more bytes (24 MB
+    # against 19 MB), and it unpacks about as fast. The tree inside is the same either way.
+    run(["xz", "-T0", "-1", "--keep", plain], log_path=scratch / "tar.log")
+    shutil.move(plain.with_suffix(".tar.xz"), tarball)  # from the temporary directory: maybe another file system

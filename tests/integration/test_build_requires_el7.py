@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,10 @@ def _without_tcmalloc(argv: list[str]) -> list[str]:
     host without libgoogle-perftools-dev. Everything else is the host, writable as usual."""
     masks = [arg for path in sorted(glob.glob(TCMALLOC)) for arg in ("--ro-bind", "/dev/null", path)]
     assert masks, "libgoogle-perftools-dev's libraries are not where Debian 12 puts them"
-    return ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *masks, "--", *argv]
+    # The temporary directory again after the new /dev: the suite's may be on /dev/shm.
+    scratch = tempfile.gettempdir()
+    return ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", scratch, scratch, *masks,
+            "--", *argv]
 
 
 def test_el7_212_requirements_map_the_build_passes_and_without_tcmalloc_configure_names_gperftools(

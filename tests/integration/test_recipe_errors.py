@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,8 @@ def test_a_configure_failure_is_reported_as_the_build_host_not_the_recipe(tmp_pa
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "guest-get-uptime.yaml"
     done = subprocess.run(
         ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+         # The temporary directory again after the new /dev: the suite's may be on /dev/shm.
+         "--bind", tempfile.gettempdir(), tempfile.gettempdir(),
          "--tmpfs", "/usr/lib/x86_64-linux-gnu/pkgconfig", "--",
          sys.executable, "-m", "qganb", "recipe", "validate", "--source", str(tree), str(recipe)],
         capture_output=True, text=True, timeout=600)
