@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -60,8 +61,15 @@ class ValidationReport:
 
 
 def workspace_for(tree: QemuTree) -> Path:
+    """Where validate keeps its scratch copy and build of `tree`: in the cache, except for a tree in
+    the temporary directory (a test's, a tarball unpacked for a quick look), whose copy and build go
+    there too, and away with it, instead of piling up in the cache under names no later run reuses."""
     key = hashlib.sha256(str(tree.root).encode()).hexdigest()[:16]
-    return paths.cache_dir() / "validate" / f"qemu-{tree.version_text}-{key}"
+    name = f"qemu-{tree.version_text}-{key}"
+    temporary = Path(tempfile.gettempdir()).resolve()
+    if tree.root.resolve().is_relative_to(temporary):
+        return temporary / "qganb-validate" / name
+    return paths.cache_dir() / "validate" / name
 
 
 @contextlib.contextmanager

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,13 +141,22 @@ def test_an_unsigned_download_needs_sha256_or_insecure(fixture_srpm: Path, cache
 
 
 @pytest.fixture()
-def signed_srpm(fixture_srpm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def signed_srpm(fixture_srpm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
     """(a copy of the fixture signed with a throwaway gpg key, that key's public half). HOME moves to
     tmp_path so rpm's keyring (~/.rpmdb on Debian) starts empty and the test's key never leaves it."""
     monkeypatch.setenv("HOME", str(tmp_path))
-    gnupg = tmp_path / "gnupg"
-    gnupg.mkdir(mode=0o700)
+    # gpg-agent's sockets live in GNUPGHOME, and a socket path has at most 107 bytes: a deep tmp_path
+    # (the suite's scratch on /dev/shm) is too long for them, so the keyring gets a short directory.
+    gnupg = Path(tempfile.mkdtemp(prefix="qganb-gpg-", dir="/tmp"))
     monkeypatch.setenv("GNUPGHOME", str(gnupg))
+    try:
+        yield _signed_copy(fixture_srpm, tmp_path, gnupg)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True, check=False, timeout=60)
+        shutil.rmtree(gnupg, ignore_errors=True)
+
+
+def _signed_copy(fixture_srpm: Path, tmp_path: Path, gnupg: Path) -> tuple[Path, Path]:
     subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "qganb test <qganb-test@localhost>",
                     "rsa2048", "sign", "never"], check=True, capture_output=True, timeout=120)
     signed = tmp_path / "signed.src.rpm"
