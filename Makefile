@@ -43,6 +43,7 @@ lab: setup
 	@scripts/lab.sh
 
 bench: test-setup
+	$(VENV)/bin/python benchmarks/first_demo.py
 	$(VENV)/bin/python benchmarks/fixture_cache.py
 	$(VENV)/bin/python benchmarks/testbed_start.py
 	$(VENV)/bin/python benchmarks/edit_loop.py

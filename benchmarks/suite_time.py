@@ -37,6 +37,7 @@ _SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
 def _clean_clone_run(log: Path, junit: Path) -> float:
     """`make test` in a fresh clone of HEAD; its wall time. The log streams to `log`."""
     scratch = Path(tempfile.mkdtemp(prefix="qganb-suite-"))
+    scratch.chmod(0o755)  # libvirt's QEMU user opens the guests' disks under the clone's .cache
     clone = scratch / "qganb"
     try:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)

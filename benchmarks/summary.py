@@ -71,6 +71,16 @@ def _demo_stages(r: dict[str, Any]) -> str:
     return f"`make demo` {r['demo_total_seconds']} s: fixture {r['fixture_seconds']} s, {guest}; {stages} s"
 
 
+def _first_demo(r: dict[str, Any]) -> str:
+    cold, warm = r["cold"], r["warm"]
+    stages = ", ".join(f"{k} {v}" for k, v in cold["stage_seconds"].items())
+    return (f"cold `make demo` in a fresh clone **{cold['make_demo_seconds']} s**: set-up {cold['setup_seconds']} s, "
+            f"`demo.sh` {cold['demo_sh_seconds']} s (fixture {cold['fixture_seconds']} s, guest up "
+            f"{cold['guest_up_seconds']} s beside {stages} s); warm **{warm['make_demo_seconds']} s** "
+            f"(`demo.sh` {warm['demo_sh_seconds']} s); {r['note']}"
+            + (f"; apt measured apart {r['apt_seconds']} s" if r.get("apt_seconds") else ""))
+
+
 def _rollout_scaling(r: dict[str, Any]) -> str:
     batches = ", ".join(f"{k} guest(s) {v} s" for k, v in r["median_batch_seconds"].items())
     one = r["one_guest"]
@@ -95,7 +105,7 @@ def _suite_time(r: dict[str, Any]) -> str:
 
 
 FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
+    "first_demo": _first_demo, "fixture_cache": _fixture_cache, "testbed_start": _testbed_start, "edit_loop": _edit_loop,
     "notebook_edit_loop": _notebook_edit_loop,
     "pipeline_overhead": _pipeline_overhead, "runner_overheads": _runner_overheads, "demo_stages": _demo_stages,
     "install_overhead": _install_overhead, "rollout_scaling": _rollout_scaling, "suite_time": _suite_time,

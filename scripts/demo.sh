@@ -7,15 +7,11 @@ qganb=.venv/bin/qganb
 started=$(date +%s)
 recipes=(recipes/guest-set-watchdog-timeout.yaml recipes/guest-get-cpu-usage-rate.yaml)
 
-echo "== 1. The default fixture src.rpm: QEMU 7.2 packaged in the CentOS 7 style, from Debian's real QEMU source"
-srpm=$("$qganb" testbed srpm --qemu 7.2 --style el7)
-rpm -qp --nosignature --qf '%{NAME}-%{EPOCH}:%{VERSION}-%{RELEASE}.src, patches:[ %{PATCH}]\n' "$srpm"
-fixture_done=$(date +%s)
-
-echo
-echo "== 2. The test guest, a libvirt domain (TCG) running the stock agent, boots in the background"
-echo "   (its lines are marked [testbed]) while qganb run goes through the stages that do not need it;"
-echo "   the install stage waits for it."
+# The guest first: on a first run its image (a Debian root, minutes) is built from nothing, and that
+# starts at once, beside the fixture's build below.
+echo "== 1. The test guest, a libvirt domain (TCG) running the stock agent, boots in the background"
+echo "   (its lines are marked [testbed]) while the fixture is built and qganb run goes through the"
+echo "   stages that do not need it; the install stage waits for it."
 "$qganb" testbed down >/dev/null
 guest_seconds=$(mktemp)
 (
@@ -34,6 +30,12 @@ stop_guest() {
   rm -f "$guest_seconds"
 }
 trap stop_guest EXIT
+
+echo
+echo "== 2. The default fixture src.rpm: QEMU 7.2 packaged in the CentOS 7 style, from Debian's real QEMU source"
+srpm=$("$qganb" testbed srpm --qemu 7.2 --style el7)
+rpm -qp --nosignature --qf '%{NAME}-%{EPOCH}:%{VERSION}-%{RELEASE}.src, patches:[ %{PATCH}]\n' "$srpm"
+fixture_done=$(date +%s)
 
 echo
 echo "== 3. qganb run: the stage notebooks, headless with papermill (fetch ... verify)"

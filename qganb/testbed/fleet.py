@@ -369,7 +369,7 @@ def up_fleet(n: int, stocks: Mapping[int, Path] | None = None, on_line: LineSink
     starts: dict[int, float] = {}
     for fleet_guest in fresh:
         starts[fleet_guest.index] = time.monotonic()
-        libvirt_host.virsh("create", str(fleet_guest.directory / "domain.xml"))
+        libvirt_host.create_domain(fleet_guest.directory / "domain.xml")
     if fresh:
         # One waiter each: every guest's times are its own, not the time a poll loop came round to it.
         abandon = threading.Event()

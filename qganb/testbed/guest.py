@@ -335,6 +335,14 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
     if os.geteuid() != 0:
         raise TestbedError("building the guest image needs root (debootstrap creates device nodes)",
                            "run `qganb testbed up` as root once; later runs reuse the image")
+    if not _any_image(chosen):
+        # First contact: no image of this kind at all, so one is built whatever the stock agent turns
+        # out to be. Its Debian root starts at once, beside the fixture's build (a fresh clone's
+        # `make demo` builds the fixture src.rpm at the same time, and waits for it here).
+        with file_lock.held(chosen.home / "image.lock", on_wait=on_line,
+                            what=f"another build of the {chosen.name} guest's image"):
+            if not _any_image(chosen):
+                return _build_image(chosen, None, None, on_line)
     fixture = build_fixture_srpm(*STOCK_FIXTURE).path
     stock = cached_stock_rpm(fixture)
     if stock is not None and (image := _cached_image(stock, chosen)) is not None:
@@ -349,8 +357,13 @@ def build_image(on_line: LineSink | None = None, variant: str = "default") -> Gu
         return _build_image(chosen, fixture, stock, on_line)
 
 
-def _build_image(chosen: Variant, fixture: Path, stock: Path | None,
+def _any_image(chosen: Variant) -> bool:
+    return any(chosen.home.glob("image-*/image.json"))
+
+
+def _build_image(chosen: Variant, fixture: Path | None, stock: Path | None,
                  on_line: LineSink | None) -> GuestImage:
+    """`fixture` None: the default fixture, built here beside debootstrap (stock is None then too)."""
     scratch = Path(tempfile.mkdtemp(prefix=".image-", dir=chosen.home))
     try:
         started = time.monotonic()
@@ -366,6 +379,8 @@ def _build_image(chosen: Variant, fixture: Path, stock: Path | None,
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qganb-debootstrap") as pool:
                 bootstrapped = pool.submit(_debootstrap, root, chosen, scratch, _marked(on_line, "debootstrap"))
                 try:
+                    if fixture is None:
+                        fixture = build_fixture_srpm(*STOCK_FIXTURE, on_line=_marked(on_line, "fixture")).path
                     stock = stock_rpm(fixture, _marked(on_line, "stock agent build"))
                 finally:
                     bootstrapped.result()  # its error, or the stock build's, after both have stopped
@@ -520,7 +535,7 @@ def _boot(on_line: LineSink | None, timeout: float, variant: str) -> dict[str, f
     (state / "image").write_text(image.directory.name + "\n")  # for current_image: older formats stay cached
     known_hosts_path(variant).write_text(f"[127.0.0.1]:{port} {image.host_public_key}\n")
     boot = time.monotonic()
-    libvirt_host.virsh("create", str(xml))
+    libvirt_host.create_domain(xml)
     deadline = boot + timeout
     while not libvirt_host.agent_ping(chosen.domain, timeout=3):
         if time.monotonic() > deadline:

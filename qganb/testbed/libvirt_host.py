@@ -3,6 +3,8 @@ systemd), and run virsh with argv lists."""
 
 from __future__ import annotations
 
+import re
+import stat
 import subprocess
 import tempfile
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 from qganb import file_lock
 from qganb.agent.transport import DEFAULT_URI
 from qganb.agent.virsh import VirshAgent
-from qganb.errors import LibvirtUnavailable
+from qganb.errors import CommandFailed, LibvirtUnavailable, TestbedError
 from qganb.process import CommandResult, captured, require_tool, run
 
 SOCKET = Path("/run/libvirt/libvirt-sock")
@@ -48,6 +50,40 @@ def ensure_daemons(timeout: float = 30.0) -> None:
 def virsh(*args: str, uri: str = DEFAULT_URI, check: bool = True) -> CommandResult:
     return run(["virsh", "-c", uri, *args], check=check, timeout=300,
                fix="check that libvirtd answers (`virsh list --all`)")
+
+
+# libvirt's words when QEMU, running as its own user, cannot open a disk.
+_DENIED = re.compile(r"Cannot access storage file '(?P<path>[^']+)' \(as uid:(?P<uid>\d+), gid:\d+\): Permission denied")
+
+
+def closed_directory(path: Path) -> Path | None:
+    """The first directory above `path` that other users cannot enter (no o+x), or None."""
+    for directory in reversed(path.parents):
+        try:
+            if not directory.stat().st_mode & stat.S_IXOTH:
+                return directory
+        except OSError:
+            return None
+    return None
+
+
+def create_domain(xml: Path, uri: str = DEFAULT_URI) -> None:
+    """`virsh create`; a disk that libvirt's QEMU user cannot reach is named, with the directory in
+    the way (a checkout in a mode-0700 home, or a mkdtemp directory, is the usual case)."""
+    try:
+        virsh("create", str(xml), uri=uri)
+    except CommandFailed as exc:
+        denied = _DENIED.search("\n".join(exc.tail))
+        if denied is None:
+            raise
+        disk = Path(denied.group("path"))
+        closed = closed_directory(disk)
+        where = (f": {closed} is mode {stat.S_IMODE(closed.stat().st_mode):04o}, other users cannot enter it"
+                 if closed else "")
+        raise TestbedError(
+            f"libvirt's QEMU (uid {denied.group('uid')}) cannot open the guest's disk {disk}{where}",
+            (f"`chmod o+x {closed}`, or " if closed else "") + "point QGANB_CACHE_DIR at a directory "
+            "libvirt's QEMU user can reach (e.g. under /var/tmp), then start the guest again") from exc
 
 
 def domain_state(name: str, uri: str = DEFAULT_URI) -> str | None:
