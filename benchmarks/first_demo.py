@@ -23,12 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from fresh_clone import ROOT, clone_head, timed_make
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 RESULTS = HERE / "results"
 COLD_GOAL_SECONDS = 240
 WARM_GOAL_SECONDS = 60
@@ -42,14 +42,7 @@ def _testbed_down(checkout: Path) -> None:
 
 
 def _make_demo(clone: Path, log: Path, env: dict[str, str]) -> dict[str, Any]:
-    began = time.monotonic()
-    with open(log, "w") as out:
-        done = subprocess.run(["make", "demo"], cwd=clone, stdout=out, stderr=subprocess.STDOUT, env=env)
-    wall = time.monotonic() - began
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        raise SystemExit(f"`make demo` failed (exit {done.returncode}) after {wall:.0f} s; last lines of {log}:\n"
-                         + "\n".join(tail))
+    wall = timed_make(clone, "demo", log, env)
     stages = json.loads((clone / "benchmarks" / "results" / "demo_stages.json").read_text())
     return {"make_demo_seconds": round(wall, 1), "demo_sh_seconds": stages["demo_total_seconds"],
             "setup_seconds": round(wall - stages["demo_total_seconds"], 1),
@@ -85,14 +78,11 @@ def main(argv: list[str]) -> int:
         result["apt_seconds"] = args.apt_seconds
         result["targets"] = _targets(result["cold"], result["warm"], args.apt_seconds)
         return _write(result)
-    scratch = Path(tempfile.mkdtemp(prefix="qganb-first-demo-"))
-    scratch.chmod(0o755)  # libvirt's QEMU user opens the guest's disks under the clone's .cache
-    clone = scratch / "qganb"
     logs = Path(tempfile.mkdtemp(prefix="qganb-first-demo-log-"))
     env = {k: v for k, v in os.environ.items() if k not in ("QGANB_CACHE_DIR", "QGANB_RUNS_DIR", "VIRTUAL_ENV")}
     _testbed_down(ROOT)
+    clone = clone_head("qganb-first-demo-")
     try:
-        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         print(f"cold `make demo` in a fresh clone of HEAD; log: {logs / 'cold.log'}", flush=True)
         cold = _make_demo(clone, logs / "cold.log", env)
         print(f"  {cold['make_demo_seconds']} s; warm `make demo`; log: {logs / 'warm.log'}", flush=True)
@@ -100,7 +90,7 @@ def main(argv: list[str]) -> int:
         print(f"  {warm['make_demo_seconds']} s", flush=True)
     finally:
         _testbed_down(clone)
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(clone.parent, ignore_errors=True)
     return _write({
         "benchmark": "first_demo", "cold": cold, "warm": warm, "apt_seconds": args.apt_seconds,
         "note": "Debian packages already installed: apt is not in the make demo figures",

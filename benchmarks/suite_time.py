@@ -21,10 +21,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+
+from fresh_clone import clone_head, timed_make
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -36,25 +37,14 @@ _SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
 
 def _clean_clone_run(log: Path, junit: Path) -> float:
     """`make test` in a fresh clone of HEAD; its wall time. The log streams to `log`."""
-    scratch = Path(tempfile.mkdtemp(prefix="qganb-suite-"))
-    scratch.chmod(0o755)  # libvirt's QEMU user opens the guests' disks under the clone's .cache
-    clone = scratch / "qganb"
+    clone = clone_head("qganb-suite-")
     try:
-        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         env = {**os.environ, "PYTEST_ADDOPTS": f"-v --junitxml={junit}"}
         env.pop("QGANB_CACHE_DIR", None)  # the clone's own, empty cache
-        began = time.monotonic()
-        with open(log, "w") as out:
-            done = subprocess.run(["make", "test"], cwd=clone, stdout=out, stderr=subprocess.STDOUT, env=env)
-        wall = time.monotonic() - began
-        if done.returncode != 0:
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            raise SystemExit(f"`make test` failed (exit {done.returncode}) after {wall:.0f} s; last lines of {log}:\n"
-                             + "\n".join(tail))
-        return wall
+        return timed_make(clone, "test", log, env)
     finally:
         subprocess.run(["virsh", "list", "--all"], capture_output=True, check=False)
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(clone.parent, ignore_errors=True)
 
 
 def _key(path_part: str, name: str) -> tuple[str, str]:
