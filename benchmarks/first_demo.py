@@ -80,6 +80,7 @@ def main(argv: list[str]) -> int:
         return _write(result)
     logs = Path(tempfile.mkdtemp(prefix="qganb-first-demo-log-"))
     env = {k: v for k, v in os.environ.items() if k not in ("QGANB_CACHE_DIR", "QGANB_RUNS_DIR", "VIRTUAL_ENV")}
+    env["PIP_NO_CACHE_DIR"] = "1"  # a new user's pip downloads every wheel
     _testbed_down(ROOT)
     clone = clone_head("qganb-first-demo-")
     try:

@@ -43,7 +43,6 @@ def _clean_clone_run(log: Path, junit: Path) -> float:
         env.pop("QGANB_CACHE_DIR", None)  # the clone's own, empty cache
         return timed_make(clone, "test", log, env)
     finally:
-        subprocess.run(["virsh", "list", "--all"], capture_output=True, check=False)
         shutil.rmtree(clone.parent, ignore_errors=True)
 
 

@@ -33,6 +33,7 @@ trap stop_guest EXIT
 
 echo
 echo "== 2. The default fixture src.rpm: QEMU 7.2 packaged in the CentOS 7 style, from Debian's real QEMU source"
+fixture_started=$(date +%s)
 srpm=$("$qganb" testbed srpm --qemu 7.2 --style el7)
 rpm -qp --nosignature --qf '%{NAME}-%{EPOCH}:%{VERSION}-%{RELEASE}.src, patches:[ %{PATCH}]\n' "$srpm"
 fixture_done=$(date +%s)
@@ -53,5 +54,5 @@ for call in '{"execute":"guest-set-watchdog-timeout","arguments":{"timeout":60}}
   virsh -c qemu:///system qemu-agent-command qganb-testbed "$call"
 done
 echo "report: $run/report.html"
-.venv/bin/python benchmarks/demo_stages.py "$run" "$((fixture_done - started))" "$(cat "$guest_seconds")" "$(($(date +%s) - started))"
+.venv/bin/python benchmarks/demo_stages.py "$run" "$((fixture_done - fixture_started))" "$(cat "$guest_seconds")" "$(($(date +%s) - started))"
 echo "(the guest stops now; \`qganb testbed up\` boots it again in ~25 s)"

@@ -63,12 +63,13 @@ class ValidationReport:
 def workspace_for(tree: QemuTree) -> Path:
     """Where validate keeps its scratch copy and build of `tree`: in the cache, except for a tree in
     the temporary directory (a test's, a tarball unpacked for a quick look), whose copy and build go
-    there too, and away with it, instead of piling up in the cache under names no later run reuses."""
+    beside it, and away with it, instead of piling up in the cache under names no later run reuses."""
     key = hashlib.sha256(str(tree.root).encode()).hexdigest()[:16]
     name = f"qemu-{tree.version_text}-{key}"
     temporary = Path(tempfile.gettempdir()).resolve()
-    if tree.root.resolve().is_relative_to(temporary):
-        return temporary / "qganb-validate" / name
+    root = tree.root.resolve()
+    if root.parent != temporary and root.is_relative_to(temporary):
+        return root.parent / f".qganb-validate-{name}"
     return paths.cache_dir() / "validate" / name
 
 

@@ -14,6 +14,7 @@ and pins in its own known_hosts file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -382,8 +383,12 @@ def _build_image(chosen: Variant, fixture: Path | None, stock: Path | None,
                     if fixture is None:
                         fixture = build_fixture_srpm(*STOCK_FIXTURE, on_line=_marked(on_line, "fixture")).path
                     stock = stock_rpm(fixture, _marked(on_line, "stock agent build"))
-                finally:
-                    bootstrapped.result()  # its error, or the stock build's, after both have stopped
+                except BaseException:
+                    # The fixture's or the stock build's error is the one to show, once debootstrap stopped.
+                    with contextlib.suppress(Exception):
+                        bootstrapped.result()
+                    raise
+                bootstrapped.result()
             if (image := _cached_image(stock, chosen)) is not None:
                 return image
         else:

@@ -3,6 +3,7 @@ systemd), and run virsh with argv lists."""
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import subprocess
@@ -17,6 +18,9 @@ from qganb.errors import CommandFailed, LibvirtUnavailable, TestbedError
 from qganb.process import CommandResult, captured, require_tool, run
 
 SOCKET = Path("/run/libvirt/libvirt-sock")
+# Host-wide, not under TMPDIR: every process that may start the daemons must see the same lock
+# (the test suite's TMPDIR is its own scratch directory).
+_DAEMONS_LOCK = Path("/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()) / "qganb-libvirt-daemons.lock"
 
 
 def _running(name: str) -> bool:
@@ -29,7 +33,7 @@ def ensure_daemons(timeout: float = 30.0) -> None:
     require_tool("virsh", "libvirt-clients")
     # Two processes starting the testbed and the fleet at once would both find libvirtd stopped and
     # the second `libvirtd -d` would fail on the first one's pid file: one checks and starts at a time.
-    with file_lock.held(Path(tempfile.gettempdir()) / "qganb-libvirt-daemons.lock"):
+    with file_lock.held(_DAEMONS_LOCK):
         for daemon in ("virtlogd", "libvirtd"):
             if not _running(daemon):
                 run([daemon, "-d"], fix=f"start {daemon} by hand to see why it fails")
@@ -53,7 +57,8 @@ def virsh(*args: str, uri: str = DEFAULT_URI, check: bool = True) -> CommandResu
 
 
 # libvirt's words when QEMU, running as its own user, cannot open a disk.
-_DENIED = re.compile(r"Cannot access storage file '(?P<path>[^']+)' \(as uid:(?P<uid>\d+), gid:\d+\): Permission denied")
+_DENIED = re.compile(r"Cannot access (?:storage|backing) file '(?P<path>[^']+)'(?: of storage file '[^']+')? "
+                     r"\(as uid:(?P<uid>\d+), gid:\d+\): Permission denied")
 
 
 def closed_directory(path: Path) -> Path | None:

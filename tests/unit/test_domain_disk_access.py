@@ -57,6 +57,23 @@ def test_a_refused_disk_names_the_directory_and_the_fix(open_base: Path, monkeyp
     assert "uid 64055" in text and f"chmod o+x {closed}" in text and "QGANB_CACHE_DIR" in text
 
 
+def test_a_refused_backing_file_is_named_too(open_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = open_base / "images"
+    closed.mkdir()
+    closed.chmod(0o700)
+    base = closed / "root.ext4"
+
+    def refuse(*args: str, **kwargs: object) -> None:
+        raise CommandFailed(["virsh", "create", "domain.xml"], 1, [
+            f"error: Cannot access backing file '{base}' of storage file '{open_base}/overlay.qcow2' "
+            "(as uid:64055, gid:64055): Permission denied"])
+
+    monkeypatch.setattr(libvirt_host, "virsh", refuse)
+    with pytest.raises(errors.TestbedError) as info:
+        libvirt_host.create_domain(open_base / "domain.xml")
+    assert f"cannot open the guest's disk {base}: {closed} is mode 0700" in str(info.value)
+
+
 def test_another_virsh_failure_is_left_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failure = CommandFailed(["virsh", "create", "x"], 1, ["error: failed to connect to the hypervisor"])
 

@@ -25,9 +25,18 @@ def test_a_tree_in_the_temporary_directory_is_built_there(tmp_path: Path, monkey
     monkeypatch.setenv("QGANB_CACHE_DIR", str(cache))
     tree = _tree(tmp_path / "temporary" / "t" / "qemu-7.2.0")
     workspace = workspace_for(tree)
-    assert workspace.parent == (tmp_path / "temporary" / "qganb-validate").resolve()
-    assert workspace.name.startswith("qemu-7.2.0-")
+    assert workspace.parent == (tmp_path / "temporary" / "t").resolve(), "beside the tree: it goes with it"
+    assert workspace.name.startswith(".qganb-validate-qemu-7.2.0-")
     assert not cache.exists() or not (cache / "validate").exists()
+
+
+def test_a_tree_right_in_the_temporary_directory_keeps_its_build_in_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a fixed name in a directory every user writes to."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    monkeypatch.setenv("QGANB_CACHE_DIR", str(tmp_path / "cache"))
+    tree = _tree(tmp_path / "temporary" / "qemu-7.2.0")
+    assert workspace_for(tree).parent == tmp_path / "cache" / "validate"
 
 
 def test_a_tree_elsewhere_keeps_its_build_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
