@@ -83,7 +83,8 @@ def test_down_leaves_nothing_running_and_two_ups_share_one_boot(testbed_guest) -
     try:
         lock = guest.testbed_dir() / "up.lock"
         deadline = time.monotonic() + 60
-        while not (lock.exists() and _held_by_another_process(lock)):
+        # Held, and its holder's pid written (file_lock writes it just after taking the lock).
+        while not (lock.exists() and _held_by_another_process(lock) and lock.read_text().strip() == str(cli.pid)):
             assert cli.poll() is None and time.monotonic() < deadline, "the CLI's up never took the lock"
             time.sleep(0.05)
         said: list[str] = []
